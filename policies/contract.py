@@ -1,0 +1,200 @@
+"""The policy contract: one description of what a policy sees and does, shared by sim, export and runtime.
+
+Every sim-to-real failure of this design that we know of was a disagreement between two copies of this
+information (images divided by 255 twice, frames stacked on a new axis, BGR vs RGB, a wider real lens, wrong
+joint units). So there is exactly one copy: this dataclass. The sim wrappers are built from it, the exporter
+writes it into the ONNX metadata, and the runtime reads it back and refuses what it cannot honour.
+
+Preprocessing lives here too, as the single function both sides call on a raw frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+CONTRACT_VERSION = 1
+METADATA_KEY = "so101_contract"
+
+INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
+
+
+class ContractError(ValueError):
+    """A policy and a runtime (or a file) disagree about the contract; the message says on what."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How a raw camera frame becomes the policy's image input."""
+
+    camera: str = "wrist_cam"
+    size: int = 84  # square output, pixels
+    fovy_deg: float = 60.0  # vertical field of view the policy was trained with (after crop)
+    # Centre crop of the raw frame as a fraction of its shorter side: 1.0 keeps the largest centred square.
+    # A real camera with a wider lens gets a ratio < 1 from its calibration so that the FOV matches fovy_deg.
+    crop_fov_ratio: float = 1.0
+    crop_center: tuple[float, float] = (0.5, 0.5)  # (x, y) of the crop centre as fractions of width, height
+    interpolation: str = "area"
+    color_order: str = "RGB"
+    layout: str = "CHW"
+    dtype: str = "uint8"
+    normalisation: str = "in_model: x/255 - 0.5"  # the model normalises; nothing upstream may
+    frame_stack: int = 3
+    stack_axis: str = "channel"  # frames concatenated on C: (3*frame_stack) x H x W
+    stack_order: str = "oldest_first"  # newest frame is the last 3 channels
+
+    @property
+    def stacked_shape(self) -> tuple[int, int, int]:
+        return (3 * self.frame_stack, self.size, self.size)
+
+
+@dataclass(frozen=True)
+class LowDimKey:
+    name: str
+    size: int
+    unit: str
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """Meaning of the policy's output (in [-1, 1] after tanh) and how it maps to joint targets."""
+
+    type: str = "ee_delta"  # "ee_delta" (dx, dy, dz, gripper) or "joint_delta" (6 joints)
+    size: int = 4
+    # Per-dimension scale applied to the [-1, 1] output: metres per control step for ee_delta translation,
+    # radians per control step for joint_delta; the gripper dimension is an absolute command (see below).
+    scale: tuple[float, ...] = (0.01, 0.01, 0.01, 1.0)
+    low: float = -1.0
+    high: float = 1.0
+    chunk_length: int = 1  # actions per policy call (action chunking)
+    action_repeat: int = 1  # control ticks each action is held for
+    gripper_open_rad: float = 1.2  # gripper joint target for action -1
+    gripper_closed_rad: float = -0.1  # gripper joint target for action +1
+    wrist_flex_rad: float = 1.5708  # ee_delta holds the wrist top-down at these angles
+    wrist_roll_rad: float = 1.5708
+
+
+@dataclass(frozen=True)
+class PolicyContract:
+    version: int = CONTRACT_VERSION
+    image: ImageSpec = field(default_factory=ImageSpec)
+    low_dim: tuple[LowDimKey, ...] = (LowDimKey("joint_pos", 6, "rad"),)
+    action: ActionSpec = field(default_factory=ActionSpec)
+    control_hz: float = 20.0
+    joint_names: tuple[str, ...] = JOINT_NAMES
+    arm_model: str = "so101_new_calib.xml"
+    arm_model_sha256: str = ""
+    reward_version: str = ""
+    train_config_hash: str = ""
+    git_commit: str = ""
+
+    @property
+    def low_dim_size(self) -> int:
+        return sum(k.size for k in self.low_dim)
+
+    @property
+    def policy_hz(self) -> float:
+        return self.control_hz / self.action.action_repeat
+
+    # -- serialisation -------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PolicyContract:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ContractError(f"contract is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyContract:
+        version = data.get("version")
+        if version != CONTRACT_VERSION:
+            raise ContractError(
+                f"contract version {version!r} is not supported (this so101-deploy reads version {CONTRACT_VERSION})"
+            )
+        try:
+            image = ImageSpec(**{**data["image"], "crop_center": tuple(data["image"]["crop_center"])})
+            action = ActionSpec(**{**data["action"], "scale": tuple(data["action"]["scale"])})
+            low_dim = tuple(LowDimKey(**k) for k in data["low_dim"])
+            rest = {k: v for k, v in data.items() if k not in ("image", "action", "low_dim")}
+            rest["joint_names"] = tuple(rest.get("joint_names", JOINT_NAMES))
+            return cls(image=image, action=action, low_dim=low_dim, **rest)
+        except (KeyError, TypeError) as exc:
+            raise ContractError(f"contract is incomplete or has unknown fields: {exc}") from None
+
+    def summary(self) -> str:
+        im, act = self.image, self.action
+        lows = ", ".join(f"{k.name}[{k.size}] ({k.unit})" for k in self.low_dim)
+        return (
+            f"contract v{self.version}: image {im.camera} {im.stacked_shape} uint8 {im.color_order} "
+            f"fovy {im.fovy_deg:g} deg crop {im.crop_fov_ratio:g} {im.interpolation}; low-dim {lows}; "
+            f"action {act.type}[{act.size}] x{act.chunk_length} scale {list(act.scale)}; "
+            f"{self.control_hz:g} Hz control, repeat {act.action_repeat}"
+        )
+
+
+# -- preprocessing: the one function sim and runtime both call ------------------------------------------
+def crop_box(height: int, width: int, spec: ImageSpec) -> tuple[int, int, int, int]:
+    """(top, left, side, side) of the square crop that ``spec`` takes out of an ``height x width`` frame."""
+    side = max(1, int(round(min(height, width) * spec.crop_fov_ratio)))
+    cx, cy = spec.crop_center
+    left = int(round(cx * width - side / 2))
+    top = int(round(cy * height - side / 2))
+    if left < 0 or top < 0 or left + side > width or top + side > height:
+        raise ContractError(
+            f"crop of {side}px around ({cx:.2f}, {cy:.2f}) does not fit a {width}x{height} frame; "
+            "lower crop_fov_ratio or move crop_center"
+        )
+    return top, left, side, side
+
+
+def preprocess_frame(frame: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """Raw camera/render frame (H x W x 3, uint8, RGB) -> policy image (3 x size x size, uint8).
+
+    No normalisation here: the exported model divides by 255 itself, so dividing here would do it twice.
+    """
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ContractError(f"expected an HxWx3 frame, got shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise ContractError(f"expected a uint8 frame, got {frame.dtype} (frames must not be pre-normalised)")
+    top, left, h, w = crop_box(frame.shape[0], frame.shape[1], spec)
+    crop = frame[top : top + h, left : left + w]
+    if h != spec.size:
+        crop = cv2.resize(crop, (spec.size, spec.size), interpolation=INTERPOLATIONS[spec.interpolation])
+    return np.ascontiguousarray(crop.transpose(2, 0, 1))
+
+
+class FrameStacker:
+    """Keeps the last ``n`` policy images and returns them concatenated on the channel axis, oldest first.
+
+    On reset every slot holds the first frame, as in training.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self._frames: deque[np.ndarray] = deque(maxlen=n)
+
+    def reset(self, first: np.ndarray) -> np.ndarray:
+        self._frames.clear()
+        for _ in range(self.n):
+            self._frames.append(first)
+        return self.stacked()
+
+    def push(self, frame: np.ndarray) -> np.ndarray:
+        if not self._frames:
+            return self.reset(frame)
+        self._frames.append(frame)
+        return self.stacked()
+
+    def stacked(self) -> np.ndarray:
+        return np.concatenate(list(self._frames), axis=0)

@@ -1,0 +1,8 @@
+"""The MuJoCo simulation of the SO-101: scene, lift task, gymnasium env, kinematics and the shared controller.
+
+Importing this package chooses a headless GL backend first, because MuJoCo fixes it at its own import.
+"""
+
+from sim.rendering_backend import choose_backend as _choose_backend
+
+_choose_backend()
