@@ -1,0 +1,160 @@
+"""Camera calibration results and how the runtime applies them: undistort, then crop to the sim's field of view.
+
+A policy trained in sim saw a pinhole camera with ``fovy`` degrees. A real USB camera is wider (often 90-130
+degrees) and distorted. Undistorting and centre-cropping the real frame so that its vertical FOV equals the
+sim's is what makes the two images comparable; doing it with the calibrated focal length, not by eye, is what
+makes it right.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from policies.contract import ImageSpec
+
+CALIBRATION_VERSION = 1
+
+
+class CameraCalibrationError(ValueError):
+    """A calibration file or result that cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SimCameraPose:
+    """Wrist-camera mount as the sim should model it (written by `so101 calibrate align --solve`)."""
+
+    pos: tuple[float, float, float] = (0.0, 0.04, -0.04)
+    euler: tuple[float, float, float] = (-0.5, 0.0, 0.0)
+    fovy: float = 60.0
+
+
+@dataclass(frozen=True)
+class CameraCalibration:
+    image_width: int
+    image_height: int
+    camera_matrix: tuple[tuple[float, float, float], ...]  # 3x3 K
+    dist_coeffs: tuple[float, ...]  # OpenCV (k1, k2, p1, p2, k3)
+    rms_px: float
+    views: int
+    target_fovy_deg: float  # the sim fovy this calibration crops to
+    crop_fov_ratio: float  # fraction of the undistorted frame's shorter side kept
+    crop_center: tuple[float, float]  # principal point as fractions of (width, height)
+    fov_h_deg: float  # undistorted horizontal FOV of the full frame
+    fov_v_deg: float  # undistorted vertical FOV of the full frame
+    suggested_sim_fovy_deg: float | None = None  # set when the real lens is narrower than the sim camera
+    sim_camera: SimCameraPose | None = None
+    version: int = CALIBRATION_VERSION
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def K(self) -> np.ndarray:  # noqa: N802 - the conventional name
+        return np.array(self.camera_matrix, dtype=np.float64)
+
+    @property
+    def dist(self) -> np.ndarray:
+        return np.array(self.dist_coeffs, dtype=np.float64)
+
+    def image_spec_for(self, policy_image: ImageSpec, tolerance_deg: float = 0.5) -> ImageSpec:
+        """The policy's ImageSpec with this camera's crop, or an error if the FOVs cannot be made to agree."""
+        fovy = self.suggested_sim_fovy_deg or self.target_fovy_deg
+        if abs(fovy - policy_image.fovy_deg) > tolerance_deg:
+            raise CameraCalibrationError(
+                f"policy was trained with a {policy_image.fovy_deg:g} deg camera but this calibration crops to "
+                f"{fovy:.1f} deg; recalibrate with --sim-fovy {policy_image.fovy_deg:g} or retrain with fovy {fovy:.1f}"
+            )
+        return replace(policy_image, crop_fov_ratio=self.crop_fov_ratio, crop_center=self.crop_center)
+
+    # -- files -----------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(self), fh, indent=2)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CameraCalibration:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise CameraCalibrationError(
+                f"{path}: no such camera calibration; run `so101 calibrate camera`"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise CameraCalibrationError(f"{path}: not valid JSON ({exc})") from None
+        if data.get("version") != CALIBRATION_VERSION:
+            raise CameraCalibrationError(
+                f"{path}: camera calibration version {data.get('version')!r} not supported"
+            )
+        try:
+            sim = data.get("sim_camera")
+            data["sim_camera"] = SimCameraPose(**sim) if sim else None
+            data["camera_matrix"] = tuple(tuple(r) for r in data["camera_matrix"])
+            data["dist_coeffs"] = tuple(data["dist_coeffs"])
+            data["crop_center"] = tuple(data["crop_center"])
+            data["notes"] = tuple(data.get("notes", ()))
+            return cls(**data)
+        except TypeError as exc:
+            raise CameraCalibrationError(f"{path}: missing or unknown keys ({exc})") from None
+
+
+# -- geometry ----------------------------------------------------------------------------------------------
+def fov_deg(focal_px: float, extent_px: float) -> float:
+    return math.degrees(2.0 * math.atan(extent_px / (2.0 * focal_px)))
+
+
+def fovy_to_focal(fovy_deg: float, height_px: float) -> float:
+    return height_px / (2.0 * math.tan(math.radians(fovy_deg) / 2.0))
+
+
+def crop_for_fovy(K: np.ndarray, width: int, height: int, target_fovy_deg: float):  # noqa: N803
+    """Square centre crop (as a fraction of the shorter side) whose vertical FOV is ``target_fovy_deg``.
+
+    Returns (ratio, centre, suggested_sim_fovy). When the lens is narrower than the target the whole shorter
+    side is kept (ratio 1) and the sim fovy that matches it is suggested instead.
+    """
+    fy = float(K[1, 1])
+    side = 2.0 * fy * math.tan(math.radians(target_fovy_deg) / 2.0)
+    short = min(width, height)
+    cx, cy = float(K[0, 2]) / width, float(K[1, 2]) / height
+    if side > short:
+        return 1.0, (cx, cy), fov_deg(fy, short)
+    # keep the crop inside the frame even when the principal point is off-centre
+    half_w, half_h = side / 2 / width, side / 2 / height
+    cx = min(max(cx, half_w), 1 - half_w)
+    cy = min(max(cy, half_h), 1 - half_h)
+    return side / short, (cx, cy), None
+
+
+class FrameRectifier:
+    """Undistorts frames with precomputed maps (cheap enough for every control tick).
+
+    The undistorted image keeps the calibrated camera matrix, so the crop computed from ``K`` stays valid.
+    """
+
+    def __init__(self, calibration: CameraCalibration):
+        self.calibration = calibration
+        size = (calibration.image_width, calibration.image_height)
+        self._maps = cv2.initUndistortRectifyMap(
+            calibration.K, calibration.dist, None, calibration.K, size, cv2.CV_16SC2
+        )
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        if (w, h) != (self.calibration.image_width, self.calibration.image_height):
+            raise CameraCalibrationError(
+                f"frame is {w}x{h} but the camera was calibrated at "
+                f"{self.calibration.image_width}x{self.calibration.image_height}; open the camera at that size"
+            )
+        return cv2.remap(frame, *self._maps, interpolation=cv2.INTER_LINEAR)
