@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import sim  # noqa: F401  (headless GL backend before mujoco)
+
 import cv2
 import mujoco
 import numpy as np
 
-import sim  # noqa: F401  (headless GL backend before mujoco)
 from calibration.camera import BoardSpec
 
 
