@@ -1,0 +1,110 @@
+"""Everything that stands between a policy's wish and the servos.
+
+Order matters: clamp to the joint limits first (a target outside them is never meaningful), then bound the
+change per tick (a policy glitch becomes a small step, not a jump), then check the end effector stays above the
+table by forward kinematics (if the step would go below, hold instead). Watchdogs turn stale camera frames and
+repeated bus failures into holds and stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SafetyConfig:
+    max_joint_step_rad: float = 0.05  # per control tick (1 rad/s at 20 Hz)
+    table_z_m: float = 0.0  # table plane in the arm base frame
+    min_ee_height_m: float = 0.005  # the gripper tip must stay this far above the table
+    max_frame_age_s: float = 0.25  # older camera frames -> hold position
+    stale_frames_to_stop: int = 40  # consecutive stale ticks -> stop (2 s at 20 Hz)
+    max_bus_failures: int = 5  # consecutive failed bus transactions -> torque off, exit non-zero
+    gripper_torque_limit: int = 500  # Max_Torque_Limit / Torque_Limit written to the gripper (of 1000)
+    start_pose_speed_rad_s: float = 0.3  # slow move to the start pose
+
+
+@dataclass(frozen=True)
+class SafetyResult:
+    target: np.ndarray
+    held: bool
+    events: tuple[str, ...]
+
+
+class SafetyFilter:
+    """Stateless per tick apart from the last command, so it is easy to reason about and to test."""
+
+    def __init__(
+        self,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        config: SafetyConfig | None = None,
+        ee_height: Callable[[np.ndarray], float] | None = None,
+        joint_names: tuple[str, ...] | None = None,
+    ):
+        self.lower = np.asarray(lower, float)
+        self.upper = np.asarray(upper, float)
+        if np.any(self.lower >= self.upper):
+            raise ValueError("every joint needs lower < upper limit")
+        self.config = config or SafetyConfig()
+        self.ee_height = ee_height
+        self.joint_names = joint_names or tuple(f"joint{i}" for i in range(len(self.lower)))
+
+    def apply(self, measured: np.ndarray, last_command: np.ndarray, wish: np.ndarray) -> SafetyResult:
+        events: list[str] = []
+        target = np.clip(wish, self.lower, self.upper)
+        for i in np.flatnonzero(np.abs(target - wish) > 1e-9):
+            events.append(f"clamp:{self.joint_names[i]}")
+        step = target - last_command
+        limited = np.clip(step, -self.config.max_joint_step_rad, self.config.max_joint_step_rad)
+        if np.any(limited != step):
+            events.append("step_limited")
+        target = last_command + limited
+        if self.ee_height is not None:
+            height = self.ee_height(target) - self.config.table_z_m
+            if height < self.config.min_ee_height_m:
+                events.append(f"workspace:ee_z={height * 1000:.1f}mm")
+                return SafetyResult(target=np.array(last_command, float), held=True, events=tuple(events))
+        return SafetyResult(target=target, held=False, events=tuple(events))
+
+
+def ramp(start: np.ndarray, goal: np.ndarray, speed_rad_s: float, hz: float) -> list[np.ndarray]:
+    """Waypoints from ``start`` to ``goal`` at a bounded joint speed (the slow move to the start pose)."""
+    start, goal = np.asarray(start, float), np.asarray(goal, float)
+    distance = float(np.max(np.abs(goal - start)))
+    steps = max(1, int(np.ceil(distance / (speed_rad_s / hz))))
+    return [start + (goal - start) * (k / steps) for k in range(1, steps + 1)]
+
+
+class StaleFrameWatchdog:
+    """Counts consecutive ticks whose camera frame is too old; the loop holds, then stops."""
+
+    def __init__(self, config: SafetyConfig):
+        self.config = config
+        self.stale_ticks = 0
+
+    def check(self, frame_age_s: float | None) -> str:
+        """'ok', 'hold' or 'stop'."""
+        if frame_age_s is not None and frame_age_s <= self.config.max_frame_age_s:
+            self.stale_ticks = 0
+            return "ok"
+        self.stale_ticks += 1
+        return "stop" if self.stale_ticks >= self.config.stale_frames_to_stop else "hold"
+
+
+class BusFailureCounter:
+    def __init__(self, config: SafetyConfig):
+        self.config = config
+        self.consecutive = 0
+        self.last_error: str = ""
+
+    def ok(self) -> None:
+        self.consecutive = 0
+
+    def failed(self, error: Exception) -> bool:
+        """Record a failure; True when it is time to give up."""
+        self.consecutive += 1
+        self.last_error = str(error)
+        return self.consecutive >= self.config.max_bus_failures
