@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from sim.rendering_backend import APT_PACKAGES, PREFERENCE, apt_fix_command
 
+from so101_deploy.hardware.camera import CameraInfo, list_cameras
+
 _RENDER_PROBE = """
 import os, sys
 os.environ["MUJOCO_GL"] = sys.argv[1]
@@ -55,6 +57,7 @@ class DoctorReport:
     in_dialout: bool
     video_devices: list[str]
     notes: list[str] = field(default_factory=list)
+    cameras: list[CameraInfo] = field(default_factory=list)  # video devices with their modes
 
     @property
     def ok(self) -> bool:
@@ -142,6 +145,7 @@ def run_doctor(backends: tuple[str, ...] | None = None) -> DoctorReport:
         ports=serial_ports(),
         in_dialout=user_in_dialout(),
         video_devices=video_devices(),
+        cameras=list_cameras(),
     )
     if working is None:
         report.notes.append(f"No MuJoCo GL backend renders here. Fix: {apt_fix_command()}")

@@ -35,7 +35,15 @@ def doctor() -> None:
     if not report.ports:
         ports.add_row("none found", "looked at /dev/ttyACM*, /dev/ttyUSB*")
     console.print(ports)
-    console.print(f"cameras: {', '.join(report.video_devices) or 'no /dev/video* devices'}")
+    cameras = Table(title="cameras")
+    cameras.add_column("device")
+    cameras.add_column("name")
+    cameras.add_column("modes (fourcc WxH@fps)")
+    for cam in report.cameras:
+        cameras.add_row(cam.path, cam.name, ", ".join(map(str, cam.modes)) or cam.note)
+    if not report.cameras:
+        cameras.add_row("none found", "", "looked at /dev/video*")
+    console.print(cameras)
     for note in report.notes:
         console.print(f"[bold red]{note}[/]")
     if not report.ok:

