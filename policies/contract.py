@@ -75,10 +75,10 @@ class ActionSpec:
     high: float = 1.0
     chunk_length: int = 1  # actions per policy call (action chunking)
     action_repeat: int = 1  # control ticks each action is held for
-    gripper_open_rad: float = 1.2  # gripper joint target for action -1
+    gripper_open_rad: float = 0.8  # gripper joint target for action -1 (so101_new_calib: ~75 mm jaw gap)
     gripper_closed_rad: float = -0.1  # gripper joint target for action +1
-    wrist_flex_rad: float = 1.5708  # ee_delta holds the wrist top-down at these angles
-    wrist_roll_rad: float = 1.5708
+    wrist_flex_rad: float = 1.5708  # ee_delta: seed of the top-down IK (sim.control solves wrist_flex)
+    wrist_roll_rad: float = 1.5708  # ee_delta holds wrist_roll here (jaws close across the radial line)
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,45 @@ class PolicyContract:
             f"action {act.type}[{act.size}] x{act.chunk_length} scale {list(act.scale)}; "
             f"{self.control_hz:g} Hz control, repeat {act.action_repeat}"
         )
+
+
+def contract_for_env(env_cfg) -> PolicyContract:
+    """The contract a policy trained on ``env_cfg`` (a ``sim.config.EnvConfig``) is bound by.
+
+    Built from the same objects the sim uses (controller parameters, wrist camera pose, arm MJCF), so the
+    wrappers, the exporter and the runtime cannot drift apart. Imports no torch and no gymnasium.
+    """
+    from sim.arm_model import arm_mjcf_path, file_sha256
+    from sim.control import ControllerParams
+    from sim.scene import wrist_camera_pose
+
+    params = ControllerParams.from_env_config(env_cfg)
+    camera = wrist_camera_pose(env_cfg.wrist_camera)
+    arm_path = arm_mjcf_path(env_cfg.model_path)
+    low_dim = [LowDimKey("joint_pos", len(JOINT_NAMES), "rad")]
+    if env_cfg.include_prev_action:
+        low_dim.append(LowDimKey("prev_action", params.action_dim, "normalised [-1, 1]"))
+    return PolicyContract(
+        image=ImageSpec(
+            size=env_cfg.image_size, fovy_deg=float(camera.fovy), frame_stack=env_cfg.frame_stack
+        ),
+        low_dim=tuple(low_dim),
+        action=ActionSpec(
+            type=params.action_type,
+            size=params.action_dim,
+            scale=params.action_scale(),
+            chunk_length=env_cfg.action_sequence,
+            action_repeat=env_cfg.action_repeat,
+            gripper_open_rad=params.gripper_open_rad,
+            gripper_closed_rad=params.gripper_closed_rad,
+            wrist_flex_rad=params.wrist_flex_rad,
+            wrist_roll_rad=params.wrist_roll_rad,
+        ),
+        control_hz=float(env_cfg.control_hz),
+        arm_model=arm_path.name,
+        arm_model_sha256=file_sha256(arm_path),
+        reward_version=env_cfg.reward_version,
+    )
 
 
 # -- preprocessing: the one function sim and runtime both call ------------------------------------------

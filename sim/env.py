@@ -1,0 +1,210 @@
+"""The raw SO-101 lift environment: one control step per ``step``, one native wrist frame per observation.
+
+Everything the policy contract decides (crop/resize, frame stacking, action repeat and chunking, time limit)
+lives in the wrappers of ``policies/wrappers.py``; this env only simulates. It keeps what the real arm could
+also measure (``joint_pos``, optionally ``prev_action``) apart from privileged quantities (cube pose, tool
+pose, contacts), which exist only in simulation and are listed in ``PRIVILEGED_KEYS``.
+
+Registered as ``SO101LiftRaw-v0``; the policy-facing ``SO101Lift-v0`` (full wrapper chain) is registered by
+``policies.wrappers``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+from sim.arm_model import JOINT_NAMES, arm_mjcf_path
+from sim.config import EnvConfig
+from sim.control import ControllerParams, action_to_joint_targets
+from sim.kinematics import ArmKinematics
+from sim.render import OverviewRenderer, WristRenderer
+from sim.scene import PhysicsTiming, build_model
+from sim.task import LiftTask
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+LOW_DIM_KEYS = ("joint_pos", "prev_action")  # measurable on the real arm
+# Privileged entries: (size, bound). Concatenated in this order into ``privileged_state`` by the wrappers.
+PRIVILEGED_LAYOUT = {
+    "cube_pos": (3, 5.0),  # metres, arm base frame
+    "cube_quat": (4, 1.0),  # w, x, y, z
+    "cube_linvel": (3, 50.0),  # m/s
+    "tool_pos": (3, 5.0),  # gripperframe site, metres
+    "tool_quat": (4, 1.0),
+    "cube_to_jaws": (3, 5.0),  # fingertip-pad midpoint minus cube centre, metres
+    "jaw_contacts": (2, 1.0),  # fixed jaw, moving jaw touching the cube (0/1)
+}
+
+
+PRIVILEGED_KEYS = tuple(PRIVILEGED_LAYOUT)
+
+
+def privileged_slices() -> dict[str, slice]:
+    """Where each privileged entry sits inside the concatenated ``privileged_state`` vector."""
+    out, start = {}, 0
+    for key in PRIVILEGED_KEYS:
+        size = PRIVILEGED_LAYOUT[key][0]
+        out[key] = slice(start, start + size)
+        start += size
+    return out
+
+
+OBS_MODES = ("pixels", "state")
+RAW_ENV_ID = "SO101LiftRaw-v0"
+
+
+class SO101LiftEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, env_cfg: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any):
+        cfg = dataclasses.replace(env_cfg or EnvConfig(), **overrides)
+        if cfg.task != "lift":
+            raise ValueError(f"unknown task {cfg.task!r}; valid tasks: lift")
+        if cfg.obs not in OBS_MODES:
+            raise ValueError(f"unknown env.obs {cfg.obs!r}; valid: {', '.join(OBS_MODES)}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} not supported; use 'rgb_array' or None")
+        self.cfg = cfg
+        self.render_mode = render_mode
+        self.params = ControllerParams.from_env_config(cfg)
+        self.timing = PhysicsTiming.for_rate(cfg.control_hz)
+        self.metadata = {**self.metadata, "render_fps": cfg.control_hz}
+        self.model = build_model(cfg)
+        self.data = mujoco.MjData(self.model)
+        self.kinematics = ArmKinematics(arm_mjcf_path(cfg.model_path))
+        self.task = LiftTask(cfg, self.model, self.kinematics, self.params)
+        self._qadr = self.task.qadr
+        self._targets = np.zeros(6)
+        self._prev_action = np.zeros(self.params.action_dim, dtype=np.float32)
+        self._succeeded = False
+        self._render_suppressed = 0
+        self._wrist: WristRenderer | None = None
+        self._overview: OverviewRenderer | None = None
+        self._last_rgb: np.ndarray | None = None
+        self._last_state = None
+
+        self.action_space = spaces.Box(-1.0, 1.0, (self.params.action_dim,), dtype=np.float32)
+        obs_spaces: dict[str, spaces.Space] = {}
+        if cfg.obs == "pixels":
+            s = cfg.render_size
+            obs_spaces["rgb"] = spaces.Box(0, 255, (s, s, 3), dtype=np.uint8)
+        obs_spaces["joint_pos"] = spaces.Box(-np.pi, np.pi, (len(JOINT_NAMES),), dtype=np.float32)
+        if cfg.include_prev_action:
+            obs_spaces["prev_action"] = spaces.Box(-1.0, 1.0, (self.params.action_dim,), dtype=np.float32)
+        for key in PRIVILEGED_KEYS:
+            size, bound = PRIVILEGED_LAYOUT[key]
+            obs_spaces[key] = spaces.Box(-bound, bound, (size,), dtype=np.float32)
+        self.observation_space = spaces.Dict(obs_spaces)
+
+    @property
+    def low_dim_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in LOW_DIM_KEYS if k in self.observation_space.spaces)
+
+    # -- gymnasium API ------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._targets = self.task.reset(self.data, self.np_random)
+        self._prev_action = np.zeros(self.params.action_dim, dtype=np.float32)
+        self._succeeded = False
+        self._last_state = self.task.measure(self.data, self._prev_action)
+        return self.observe(), self._info(self._last_state)
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        q = self.data.qpos[self._qadr]
+        self._targets = action_to_joint_targets(
+            q, a, self.params, self.kinematics, previous_targets=self._targets
+        )
+        self.data.ctrl[:] = self._targets
+        mujoco.mj_step(self.model, self.data, nstep=self.timing.n_substeps)
+        state = self.task.measure(self.data, a)
+        reward, success, failed = self.task.update(state)
+        self._succeeded |= success
+        self._prev_action = a
+        self._last_state = state
+        terminated = failed or (success and self.cfg.terminate_on_success)
+        obs = self.observe(render=self._render_suppressed == 0)
+        return obs, reward, terminated, False, self._info(state)
+
+    def render(self):
+        return self.render_overview() if self.render_mode == "rgb_array" else None
+
+    def close(self):
+        for r in (self._wrist, self._overview):
+            if r is not None:
+                r.close()
+        self._wrist = self._overview = None
+
+    # -- observations -------------------------------------------------------------------------------
+    def observe(self, render: bool = True) -> dict[str, np.ndarray]:
+        """The observation for the current state; ``render=False`` repeats the last wrist frame (it is about
+        to be thrown away by an action-repeat wrapper)."""
+        s = self._last_state
+        obs: dict[str, np.ndarray] = {}
+        if self.cfg.obs == "pixels":
+            if render or self._last_rgb is None:
+                self._last_rgb = self.render_wrist()
+            obs["rgb"] = self._last_rgb
+        obs["joint_pos"] = self.data.qpos[self._qadr].astype(np.float32)
+        if self.cfg.include_prev_action:
+            obs["prev_action"] = self._prev_action.astype(np.float32)
+        obs["cube_pos"] = s.cube_pos.astype(np.float32)
+        obs["cube_quat"] = s.cube_quat.astype(np.float32)
+        obs["cube_linvel"] = np.clip(s.cube_linvel, -50.0, 50.0).astype(np.float32)
+        obs["tool_pos"] = s.tool_pos.astype(np.float32)
+        obs["tool_quat"] = s.tool_quat.astype(np.float32)
+        obs["cube_to_jaws"] = (s.jaw_centre - s.cube_pos).astype(np.float32)
+        obs["jaw_contacts"] = np.array([s.fixed_contact, s.moving_contact], dtype=np.float32)
+        return obs
+
+    @contextlib.contextmanager
+    def suppress_render(self):
+        """Steps inside this block do not render the wrist camera (their frames would be discarded)."""
+        self._render_suppressed += 1
+        try:
+            yield
+        finally:
+            self._render_suppressed -= 1
+
+    @property
+    def render_suppressed(self) -> bool:
+        return self._render_suppressed > 0
+
+    def render_wrist(self, size: int | None = None) -> np.ndarray:
+        """Wrist camera frame, HxWx3 uint8 RGB, at ``render_size`` (or ``size``, e.g. for pictures)."""
+        if size is not None and size != self.cfg.render_size:
+            with WristRenderer(self.model, size, cull=self.cfg.cull_wrist_render) as r:
+                return r.render(self.data)
+        if self._wrist is None:
+            self._wrist = WristRenderer(self.model, self.cfg.render_size, cull=self.cfg.cull_wrist_render)
+        return self._wrist.render(self.data)
+
+    def render_overview(self, height: int = 480, width: int = 640) -> np.ndarray:
+        """Third-person frame for videos, HxWx3 uint8 RGB."""
+        if self._overview is None or self._overview.renderer.height != height:
+            if self._overview is not None:
+                self._overview.close()
+            self._overview = OverviewRenderer(self.model, height, width)
+        return self._overview.render(self.data)
+
+    def _info(self, s) -> dict[str, Any]:
+        return {
+            "success": bool(self._succeeded),
+            "grasped": bool(s.grasped),
+            "cube_height": float(s.cube_pos[2]),
+            "stage": self.cfg.stage,
+            "joint_targets": self._targets.astype(np.float32),
+        }
+
+
+def _register() -> None:
+    if RAW_ENV_ID not in gym.registry:
+        gym.register(id=RAW_ENV_ID, entry_point="sim.env:SO101LiftEnv")
+
+
+_register()
