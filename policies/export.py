@@ -88,3 +88,38 @@ def torch_actions(module: nn.Module, rgb: np.ndarray, low_dim: np.ndarray) -> np
         return module(
             torch.as_tensor(rgb, dtype=torch.uint8), torch.as_tensor(low_dim, dtype=torch.float32)
         ).numpy()
+
+
+class CheckpointExportError(ValueError):
+    """The checkpoint cannot be exported (e.g. a state-only policy); the message says why."""
+
+
+def export_checkpoint(checkpoint: str | Path, path: str | Path) -> ExportResult:
+    """A DrQ-v2 training checkpoint -> ``policy.onnx`` carrying its full contract (the `so101 export` command)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from policies.contract import contract_for_env
+    from policies.drqv2.checkpoint import load_agent, load_checkpoint
+    from policies.provenance import git_commit
+
+    payload = load_checkpoint(checkpoint)
+    if payload.get("algo") == "sac":  # the SB3 SAC baseline (policies/sb3_baseline.py)
+        from policies.sb3_baseline import export_sac_checkpoint
+
+        return export_sac_checkpoint(checkpoint, path)
+    agent, cfg = load_agent(checkpoint)
+    if agent.policy.encoder is None:
+        raise CheckpointExportError(
+            f"{checkpoint} is a state-based policy (env.obs=state): it reads privileged simulator state that the "
+            "real arm does not have, so it cannot be deployed; train with env.obs=pixels"
+        )
+    contract = dataclasses.replace(
+        contract_for_env(cfg.env),
+        train_config_hash=hashlib.sha256(json.dumps(payload["config"], sort_keys=True).encode()).hexdigest()[
+            :12
+        ],
+        git_commit=str(payload.get("git_commit") or git_commit()),
+    )
+    return export_policy(agent.policy, contract, path)

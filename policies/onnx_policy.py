@@ -54,6 +54,9 @@ class OnnxPolicy:
         self.session = self._open_session()
         self.contract = self._read_contract()
         self._validate_graph()
+        # What preprocess() applies: the contract's spec, or the same spec with a calibrated camera's crop
+        # (runtime: CameraCalibration.image_spec_for, which refuses a FOV that does not match the contract).
+        self.image_spec = self.contract.image
         self.stacker = FrameStacker(self.contract.image.frame_stack)
 
     # -- loading ---------------------------------------------------------------------------------------
@@ -129,7 +132,7 @@ class OnnxPolicy:
         return out[0]
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
-        return preprocess_frame(frame, self.contract.image)
+        return preprocess_frame(frame, self.image_spec)
 
     def reset(self) -> None:
         """Start a new episode: the next frame fills every stack slot, as the sim does at reset."""
