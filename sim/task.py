@@ -148,6 +148,24 @@ def sparse_v1(s: LiftState, success: bool) -> float:
 
 
 # -- the task -------------------------------------------------------------------------------------------
+def top_down_pose(
+    kinematics: ArmKinematics, params: ControllerParams, tool: np.ndarray, gripper: float
+) -> np.ndarray:
+    """Joint angles that put the tool point at ``tool`` with the gripper pointing down (as far as it can)."""
+    tool = np.asarray(tool, dtype=np.float64)
+    seed = np.array([np.arctan2(tool[1], tool[0]), 0.0, 0.0, params.wrist_flex_rad, 0.0, 0.0])
+    seed[4] = params.wrist_roll_rad
+    q = kinematics.solve(tool, seed, max_iters=80).q
+    q[4] = params.wrist_roll_rad
+    q[5] = gripper
+    return q
+
+
+def home_pose(kinematics: ArmKinematics, params: ControllerParams) -> np.ndarray:
+    """Stage 0's arm pose: where `so101 run` moves a real arm before an episode."""
+    return top_down_pose(kinematics, params, np.array(LiftLayout().home_tool), params.gripper_open_rad)
+
+
 class LiftTask:
     """Resets the scene for a curriculum stage and measures the task state; owns no renderer."""
 
@@ -218,12 +236,7 @@ class LiftTask:
         return float(np.arctan2(xy[1], xy[0]))
 
     def _top_down_q(self, tool: np.ndarray, gripper: float) -> np.ndarray:
-        seed = np.array([np.arctan2(tool[1], tool[0]), 0.0, 0.0, self.params.wrist_flex_rad, 0.0, 0.0])
-        seed[4] = self.params.wrist_roll_rad
-        q = self.kin.solve(tool, seed, max_iters=80).q
-        q[4] = self.params.wrist_roll_rad
-        q[5] = gripper
-        return q
+        return top_down_pose(self.kin, self.params, tool, gripper)
 
     def _closing_axis(self, q: np.ndarray) -> np.ndarray:
         """Unit vector from the fixed finger towards the moving jaw (gripper body x axis), world frame."""

@@ -31,10 +31,13 @@ class MjpegServer:
         port: int = 0,
         fps: float = 30.0,
         quality: int = 90,
+        on_producer_exit: Callable[[], None] | None = None,
     ) -> None:
         if fps <= 0:
             raise ValueError("fps must be > 0")
         self.frame_source = frame_source
+        # Runs in the producer thread as it ends: a GL renderer must be released by the thread that used it.
+        self.on_producer_exit = on_producer_exit
         self.fps = fps
         self.quality = quality
         self.frames_encoded = 0
@@ -114,6 +117,8 @@ class MjpegServer:
                     self._cond.notify_all()
             next_at = max(next_at + period, time.monotonic())
             self._stopping.wait(max(0.0, next_at - time.monotonic()))
+        if self.on_producer_exit is not None:
+            self.on_producer_exit()
 
     def encode(self, rgb: np.ndarray) -> bytes:
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:

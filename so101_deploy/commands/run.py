@@ -1,0 +1,117 @@
+"""`so101 run`: drive a real SO-101 (or its twin) with an exported policy from the wrist camera."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def run(
+    policy: Annotated[Path, typer.Option("--policy", help="Exported policy (so101 export).")],
+    port: Annotated[
+        str, typer.Option("--port", help="Servo bus serial port, e.g. /dev/ttyACM0 (or the twin's pty).")
+    ],
+    camera: Annotated[str, typer.Option("--camera", help="Camera index, /dev/videoN, file or stream URL.")],
+    calibration: Annotated[
+        str,
+        typer.Option(
+            "--calibration", help="Robot id (LeRobot's calibration folder) or a calibration JSON path."
+        ),
+    ],
+    camera_calibration: Annotated[
+        str,
+        typer.Option(
+            "--camera-calibration",
+            help="Camera calibration JSON (default: <calibration>_camera.json beside the servo file; 'none' = raw frames).",
+        ),
+    ] = "",
+    episodes: Annotated[int, typer.Option("--episodes", min=1)] = 1,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Control ticks per episode.")] = 200,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read camera and joints, log actions, torque off.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before torque on and motion.")] = False,
+    start_pose: Annotated[
+        str, typer.Option("--start-pose", help="'home' (move there slowly) or 'hold'.")
+    ] = "home",
+    return_to_rest: Annotated[
+        bool, typer.Option("--return-to-rest", help="Move home before torque off.")
+    ] = False,
+    twin: Annotated[
+        str, typer.Option("--twin", help="A twin's control URL: episodes are reset and judged by it.")
+    ] = "",
+    seed: Annotated[int, typer.Option("--seed", help="Twin episode i is reset with seed + i.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Telemetry folder (default runs/run-<time>).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON summary as the last line.")] = False,
+) -> None:
+    """Fixed-rate loop: camera -> contract preprocessing -> ONNX policy -> controller -> safety -> servos."""
+    from so101_deploy.runtime.judges import OperatorJudge, TwinJudge
+    from so101_deploy.runtime.loop import RunConfig, Runner, Stop
+
+    console = Console(stderr=as_json)
+    if start_pose not in ("home", "hold"):
+        console.print(f"[red]error:[/] --start-pose must be 'home' or 'hold', got {start_pose!r}")
+        raise typer.Exit(2)
+    out_dir = out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    config = RunConfig(
+        policy=str(policy),
+        port=port,
+        camera=camera,
+        calibration=calibration,
+        camera_calibration=camera_calibration,
+        episodes=episodes,
+        max_steps=max_steps,
+        dry_run=dry_run,
+        start_pose=start_pose,
+        return_to_rest=return_to_rest,
+        out_dir=str(out_dir),
+    )
+    if twin:
+        judge = TwinJudge(twin, seed=seed)
+    else:
+        judge = OperatorJudge(
+            ask_reset=lambda i: typer.prompt(
+                f"Episode {i}: reset the scene, then press Enter", default="", show_default=False
+            ),
+            ask_success=lambda i: typer.confirm(f"Episode {i}: did it succeed?", default=False),
+        )
+
+    def on_sigterm(signum, frame):  # noqa: ARG001
+        raise Stop("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        result = Runner(
+            config, judge=judge, log=lambda m: console.print(m, highlight=False, soft_wrap=True)
+        ).run(confirm=lambda question: yes or typer.confirm(question, default=False))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    timings = result.summary.get("timings_ms", {})
+    for name in ("period_ms", "compute_ms", "inference_ms", "bus_read_ms", "bus_write_ms", "frame_age_ms"):
+        stats = timings.get(name)
+        if stats and stats["n"]:
+            console.print(
+                f"{name:>14}: p50 {stats['p50']:7.2f}  p99 {stats['p99']:7.2f}  max {stats['max']:7.2f}"
+            )
+    colour = "green" if result.exit_code == 0 else "red"
+    console.print(
+        f"[{colour}]{result.reason}[/] - {len(result.episodes)} episode(s), "
+        f"{sum(e['success'] for e in result.episodes)} success(es); telemetry in {out_dir}",
+        highlight=False,
+    )
+    if as_json:
+        print(json.dumps({**result.summary, "out_dir": str(out_dir), "episodes_detail": result.episodes}))
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

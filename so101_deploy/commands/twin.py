@@ -1,0 +1,96 @@
+"""`so101 twin`: a digital twin that stands in for the arm until Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def twin(
+    stage: Annotated[int, typer.Option("--stage", help="Curriculum stage the scene resets to.")] = 3,
+    fps: Annotated[float, typer.Option("--fps", help="Camera frame rate.")] = 15.0,
+    width: Annotated[int, typer.Option("--width")] = 320,
+    height: Annotated[int, typer.Option("--height")] = 240,
+    fovy: Annotated[
+        float, typer.Option("--fovy", help="Vertical FOV of the virtual USB camera (deg).")
+    ] = 70.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Where to write the calibration files (default: temp).")
+    ] = None,
+    pace_bus: Annotated[bool, typer.Option("--pace-bus", help="Real-time byte pacing at 1 Mbaud.")] = False,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added actuation latency.")] = 0.0,
+    backlash_deg: Annotated[float, typer.Option("--backlash-deg")] = 0.0,
+    joint_noise_deg: Annotated[float, typer.Option("--joint-noise-deg")] = 0.0,
+    light_scale: Annotated[float, typer.Option("--light-scale")] = 1.0,
+    camera_offset: Annotated[
+        str, typer.Option("--camera-offset", help="dx,dy,dz,droll,dpitch,dyaw (m, rad) of the camera mount.")
+    ] = "0,0,0,0,0,0",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line with the endpoints.")] = False,
+) -> None:
+    """Emulated servo bus on a pty + MJPEG wrist camera + MuJoCo physics, on 127.0.0.1 only."""
+    from sim.config import EnvConfig
+
+    from so101_deploy.twin.app import Twin, TwinConfig
+    from so101_deploy.twin.world import Perturbations, TwinCameraConfig, WorldConfig
+
+    console = Console(stderr=True)
+    try:
+        offset = tuple(float(v) for v in camera_offset.split(","))
+        if len(offset) != 6:
+            raise ValueError
+    except ValueError:
+        console.print("[red]error:[/] --camera-offset needs 6 comma-separated numbers")
+        raise typer.Exit(2) from None
+    try:
+        config = TwinConfig(
+            world=WorldConfig(
+                env=EnvConfig(stage=stage),
+                camera=TwinCameraConfig(width=width, height=height, fovy_deg=fovy, fps=fps),
+                seed=seed,
+                perturbations=Perturbations(
+                    camera_offset=offset,
+                    light_scale=light_scale,
+                    latency_ms=latency_ms,
+                    backlash_deg=backlash_deg,
+                    joint_noise_deg=joint_noise_deg,
+                ),
+            ),
+            out_dir=str(out_dir or ""),
+            pace_bus=pace_bus,
+        )
+        instance = Twin(config)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with instance:
+        info = instance.describe()
+        if as_json:
+            print(json.dumps(info), flush=True)
+        else:
+            console.print("[bold]SO-101 digital twin[/] (Ctrl-C to stop)")
+            for key, value in info.items():
+                console.print(f"  {key:>18}: {value}", highlight=False)
+            console.print(
+                f"  so101 run --policy policy.onnx --port {info['port']} --camera {info['camera_url']} "
+                f"--calibration {info['calibration']} --twin {info['control_url']} --start-pose hold --yes",
+                highlight=False,
+                soft_wrap=True,
+            )
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+    console.print("twin stopped")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("twin")(twin)

@@ -1,0 +1,177 @@
+"""`so101 twin` as an object: physics world + emulated servo bus on a pty + MJPEG camera + control endpoint.
+
+Use it as a context manager in tests (`with Twin(TwinConfig()) as twin:`) or run it from the CLI. It writes
+the calibration files a user would have after calibrating a real arm (LeRobot servo JSON, camera JSON), so
+`so101 run` is pointed at it exactly as at hardware: --port, --camera, --calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.scene import wrist_camera_pose
+
+import numpy as np
+
+from calibration.camera_model import CameraCalibration, SimCameraPose, crop_for_fovy, fov_deg
+from so101_deploy.hardware.calibration_file import save_calibration
+from so101_deploy.twin.backend import MujocoBackend
+from so101_deploy.twin.control_endpoint import ControlServer
+from so101_deploy.twin.emulator import EmulatorConfig, ServoEmulator
+from so101_deploy.twin.factory import TickMapping, eeprom_overrides, twin_calibration
+from so101_deploy.twin.mjpeg import MjpegServer
+from so101_deploy.twin.world import TwinWorld, WorldConfig
+
+
+@dataclass
+class TwinConfig:
+    world: WorldConfig = field(default_factory=WorldConfig)
+    robot_id: str = "so101_twin"
+    out_dir: str = ""  # calibration files go here (default: a fresh temporary folder)
+    pace_bus: bool = False  # real-time byte pacing at 1 Mbaud on the emulated bus
+    control_port: int = 0  # 0 = any free port on 127.0.0.1
+    camera_port: int = 0
+
+
+def twin_camera_calibration(config: WorldConfig) -> CameraCalibration:
+    """The exact intrinsics of the twin's pinhole camera, cropped to the sim camera's fovy."""
+    cam = config.camera
+    f = cam.height / (2 * math.tan(math.radians(cam.fovy_deg) / 2))
+    K = np.array([[f, 0, cam.width / 2], [0, f, cam.height / 2], [0, 0, 1]])  # noqa: N806
+    sim_cam = wrist_camera_pose(config.env.wrist_camera)
+    ratio, centre, suggested = crop_for_fovy(K, cam.width, cam.height, sim_cam.fovy)
+    return CameraCalibration(
+        image_width=cam.width,
+        image_height=cam.height,
+        camera_matrix=tuple(tuple(float(v) for v in row) for row in K),
+        dist_coeffs=(0.0, 0.0, 0.0, 0.0, 0.0),
+        rms_px=0.0,
+        views=0,
+        target_fovy_deg=float(sim_cam.fovy),
+        crop_fov_ratio=float(ratio),
+        crop_center=(float(centre[0]), float(centre[1])),
+        fov_h_deg=fov_deg(f, cam.width),
+        fov_v_deg=fov_deg(f, cam.height),
+        suggested_sim_fovy_deg=suggested,
+        sim_camera=SimCameraPose(
+            pos=tuple(sim_cam.pos), euler=tuple(sim_cam.euler), fovy=float(sim_cam.fovy)
+        ),
+        notes=("exact intrinsics of the digital twin's camera",),
+    )
+
+
+class Twin:
+    def __init__(self, config: TwinConfig | None = None):
+        self.config = config or TwinConfig()
+        self.world = TwinWorld(self.config.world)
+        self.calibration = twin_calibration()
+        self.mapping = TickMapping(self.calibration)
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.emulator: ServoEmulator | None = None
+        self.camera: MjpegServer | None = None
+        self.control: ControlServer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> Twin:
+        out = self.config.out_dir
+        if not out:
+            self._tmp = tempfile.TemporaryDirectory(prefix="so101-twin-")
+            out = self._tmp.name
+        self.out_dir = Path(out)
+        self.calibration_path = save_calibration(
+            self.calibration, self.out_dir / f"{self.config.robot_id}.json"
+        )
+        self.camera_calibration_path = twin_camera_calibration(self.config.world).save(
+            self.out_dir / f"{self.config.robot_id}_camera.json"
+        )
+        backend = MujocoBackend(self.world, self.mapping)
+        q = self.world.joint_positions()
+        initial = {j: self.mapping.rad_to_encoder(i, q[i]) for i, j in enumerate(sorted(backend.index))}
+        self.emulator = ServoEmulator(
+            EmulatorConfig(
+                pace=self.config.pace_bus,
+                initial_ticks=initial,
+                register_overrides=eeprom_overrides(self.calibration),
+            ),
+            backend=backend,
+        ).start()
+        self.world.start()
+        cam = self.config.world.camera
+        self.camera = MjpegServer(
+            self.world.render_camera,
+            fps=cam.fps,
+            quality=cam.jpeg_quality,
+            port=self.config.camera_port,
+            on_producer_exit=self.world.close_renderer,
+        ).start()
+        self.control = ControlServer(self, port=self.config.control_port).start()
+        return self
+
+    def stop(self) -> None:
+        for part in (self.control, self.camera, self.emulator):
+            if part is not None:
+                part.stop() if hasattr(part, "stop") else part.close()
+        self.control = self.camera = self.emulator = None
+        self.world.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Twin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what a user / test needs ------------------------------------------------------------------------
+    @property
+    def port(self) -> str:
+        return self.emulator.port if self.emulator else ""
+
+    @property
+    def camera_url(self) -> str:
+        return self.camera.url if self.camera else ""
+
+    @property
+    def control_url(self) -> str:
+        return self.control.url if self.control else ""
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "camera_url": self.camera_url,
+            "control_url": self.control_url,
+            "calibration": str(self.calibration_path),
+            "camera_calibration": str(self.camera_calibration_path),
+        }
+
+    def torque_enabled(self) -> dict[str, bool]:
+        """Torque_Enable as the emulated servos hold it (ground truth for tests)."""
+        assert self.emulator is not None
+        names = {cal.id: name for name, cal in self.calibration.items()}
+        return {names[s.key]: bool(s.peek("Torque_Enable")) for s in self.emulator.servos}
+
+    # -- TwinControl (served on the control endpoint) -------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return self.world.state()
+
+    def reset(self, seed: int | None = None) -> dict[str, Any]:
+        result = self.world.reset(seed)
+        # Joints moved under the servos: their goals follow, as when an operator repositions a limp arm.
+        if self.emulator is not None:
+            for servo in self.emulator.servos:
+                if servo.peek("Torque_Enable"):
+                    servo.poke("Goal_Position", servo.peek("Present_Position"))
+        return result
+
+    def perturb(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.world.perturb(changes)
+
+
+def describe_json(twin: Twin) -> str:
+    return json.dumps(twin.describe())

@@ -1,0 +1,258 @@
+"""The twin's physical world: the training scene and lift task in MuJoCo, stepped in real time.
+
+One thread owns the physics and advances it to match the wall clock; servo goals arrive from the emulator
+thread, camera frames are taken from the MJPEG thread. A lock guards the MjData. Everything the training sim
+defines (scene, cube, curriculum reset, success) is reused from ``sim`` so the twin is the training world,
+seen through a real-camera-like lens and a real servo bus.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.arm_model import WRIST_CAMERA, arm_mjcf_path
+from sim.config import EnvConfig
+from sim.control import ControllerParams
+from sim.kinematics import ArmKinematics
+from sim.scene import GROUP_COLLISION, PhysicsTiming, build_model, euler_to_quat, wrist_camera_pose
+from sim.task import LiftTask
+
+import mujoco
+import numpy as np
+
+PERTURBATION_KEYS = ("camera_offset", "light_scale", "latency_ms", "backlash_deg", "joint_noise_deg")
+
+
+@dataclass
+class Perturbations:
+    """Sim-to-real gap knobs, all off by default."""
+
+    camera_offset: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # dx dy dz (m), droll dpitch dyaw (rad)
+    light_scale: float = 1.0  # multiplies every light's diffuse colour and the headlight
+    latency_ms: float = 0.0  # delay between a goal reaching the servo and the motor acting on it
+    backlash_deg: float = 0.0  # dead band of the reading around the shaft position
+    joint_noise_deg: float = 0.0  # Gaussian noise on every joint reading (std)
+
+
+@dataclass
+class TwinCameraConfig:
+    width: int = 320
+    height: int = 240
+    fovy_deg: float = 70.0  # vertical FOV of the virtual USB camera: wider than the sim's, like a real one
+    fps: float = 15.0
+    jpeg_quality: int = 85
+
+
+@dataclass
+class WorldConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    camera: TwinCameraConfig = field(default_factory=TwinCameraConfig)
+    seed: int = 0
+    real_time_factor: float = 1.0
+    perturbations: Perturbations = field(default_factory=Perturbations)
+
+
+class TwinWorld:
+    def __init__(self, config: WorldConfig | None = None):
+        self.config = config or WorldConfig()
+        env_cfg = self.config.env
+        self.model = build_model(env_cfg)
+        self.data = mujoco.MjData(self.model)
+        self.timing = PhysicsTiming.for_rate(env_cfg.control_hz)
+        self.kinematics = ArmKinematics(arm_mjcf_path(env_cfg.model_path))
+        self.params = ControllerParams.from_env_config(env_cfg)
+        self.task = LiftTask(env_cfg, self.model, self.kinematics, self.params)
+        self.qadr = self.task.qadr
+        self.lock = threading.RLock()
+        self.rng = np.random.default_rng(self.config.seed)
+        self.noise_rng = np.random.default_rng(self.config.seed + 1)
+        self.perturbations = dataclasses.replace(self.config.perturbations)
+        self._camera_id = self.model.camera(WRIST_CAMERA).id
+        self._light_diffuse = self.model.light_diffuse.copy()
+        self._headlight = self.model.vis.headlight.diffuse.copy()
+        self._set_camera_mount()
+        self._goals: list[deque[tuple[float, float]]] = [deque() for _ in range(6)]
+        self._held = np.zeros(6, dtype=bool)  # torque on: the actuator drives the joint
+        self._reading_shaft = np.zeros(6)  # backlash state: where the sensor thinks the shaft is
+        self._renderer: mujoco.Renderer | None = None
+        self._render_thread: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sim_time = 0.0
+        self.episode = 0
+        self.success = False
+        self.steps_per_control = max(1, round(1.0 / (env_cfg.control_hz * self.model.opt.timestep)))
+        self.reset(self.config.seed)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> TwinWorld:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="twin physics", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def close_renderer(self) -> None:
+        """Call from the thread that rendered (GL contexts belong to a thread)."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # -- episode -----------------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> dict[str, Any]:
+        with self.lock:
+            if seed is not None:
+                self.rng = np.random.default_rng(seed)
+            targets = self.task.reset(self.data, self.rng)
+            self.data.ctrl[:] = targets  # the operator placed the arm; servos hold it where it is
+            for q in self._goals:
+                q.clear()
+            self._reading_shaft = self.data.qpos[self.qadr].copy()
+            self.success = False
+            self.episode += 1
+            return {
+                "ok": True,
+                "episode": self.episode,
+                "seed": seed,
+                "joint_pos": self.joint_positions().tolist(),
+            }
+
+    # -- what the servos see -------------------------------------------------------------------------------
+    def set_goal(self, index: int, rad: float | None) -> None:
+        """A servo's goal (sim radians), applied after the configured latency; None = torque off."""
+        with self.lock:
+            if rad is None:
+                self._held[index] = False
+                self._goals[index].clear()
+                # torque off: like the emulator's default backend, a released joint stays where it is
+                self.data.ctrl[index] = self.data.qpos[self.qadr[index]]
+                return
+            self._held[index] = True
+            due = self.sim_time + self.perturbations.latency_ms / 1000.0
+            self._goals[index].append((due, float(rad)))
+
+    def joint_positions(self) -> np.ndarray:
+        with self.lock:
+            return self.data.qpos[self.qadr].copy()
+
+    def read_joint(self, index: int) -> float:
+        """What the servo's encoder reports: the shaft through backlash, plus noise."""
+        with self.lock:
+            q = float(self.data.qpos[self.qadr[index]])
+            half = math.radians(self.perturbations.backlash_deg) / 2
+            shaft = self._reading_shaft[index]
+            if q > shaft + half:
+                shaft = q - half
+            elif q < shaft - half:
+                shaft = q + half
+            self._reading_shaft[index] = shaft if half > 0 else q
+            noise = self.perturbations.joint_noise_deg
+            return self._reading_shaft[index] + (
+                math.radians(self.noise_rng.normal(0.0, noise)) if noise > 0 else 0.0
+            )
+
+    # -- ground truth and perturbations ------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            s = self.task.measure(self.data, np.zeros(self.params.action_dim))
+            return {
+                "episode": self.episode,
+                "sim_time": round(self.sim_time, 4),
+                "success": bool(self.success),
+                "grasped": bool(s.grasped),
+                "cube_pos": [round(float(v), 5) for v in s.cube_pos],
+                "tool_pos": [round(float(v), 5) for v in s.tool_pos],
+                "joint_pos": [round(float(v), 5) for v in self.data.qpos[self.qadr]],
+                "torque": [bool(h) for h in self._held],
+                "stage": self.task.stage,
+                "perturbations": dataclasses.asdict(self.perturbations),
+            }
+
+    def perturb(self, changes: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(changes) - set(PERTURBATION_KEYS))
+        if unknown:
+            raise KeyError(f"unknown perturbation {unknown}; valid: {', '.join(PERTURBATION_KEYS)}")
+        with self.lock:
+            for key, value in changes.items():
+                if key == "camera_offset":
+                    value = tuple(float(v) for v in value)
+                    if len(value) != 6:
+                        raise ValueError(
+                            "camera_offset needs 6 numbers: dx dy dz (m) droll dpitch dyaw (rad)"
+                        )
+                else:
+                    value = float(value)
+                setattr(self.perturbations, key, value)
+            self._set_camera_mount()
+            self.model.light_diffuse[:] = self._light_diffuse * self.perturbations.light_scale
+            self.model.vis.headlight.diffuse[:] = self._headlight * self.perturbations.light_scale
+        return {"ok": True, "perturbations": dataclasses.asdict(self.perturbations)}
+
+    def _set_camera_mount(self) -> None:
+        base = wrist_camera_pose(self.config.env.wrist_camera)
+        off = self.perturbations.camera_offset
+        self.model.cam_pos[self._camera_id] = np.array(base.pos) + np.array(off[:3])
+        euler = tuple(b + d for b, d in zip(base.euler, off[3:], strict=True))
+        self.model.cam_quat[self._camera_id] = euler_to_quat(euler)
+        self.model.cam_fovy[self._camera_id] = self.config.camera.fovy_deg
+
+    # -- camera ----------------------------------------------------------------------------------------------
+    def render_camera(self) -> np.ndarray:
+        """The virtual USB camera's frame (H x W x 3 RGB); create and use from one thread only."""
+        cam = self.config.camera
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, cam.height, cam.width)
+            self._option = mujoco.MjvOption()
+            self._option.geomgroup[GROUP_COLLISION] = 0
+        with self.lock:
+            self._renderer.update_scene(self.data, camera=self._camera_id, scene_option=self._option)
+        return self._renderer.render()
+
+    # -- physics -----------------------------------------------------------------------------------------------
+    def advance(self, seconds: float) -> None:
+        """Step the physics by ``seconds`` of sim time (the real-time thread calls this; tests may too)."""
+        dt = self.model.opt.timestep
+        steps = int(round(seconds / dt))
+        with self.lock:
+            for _ in range(steps):
+                self._apply_due_goals()
+                mujoco.mj_step(self.model, self.data)
+                self.sim_time += dt
+                self._physics_steps = getattr(self, "_physics_steps", 0) + 1
+                if self._physics_steps % self.steps_per_control == 0:
+                    state = self.task.measure(self.data, np.zeros(self.params.action_dim))
+                    _, success, _ = self.task.update(state)
+                    self.success |= success
+
+    def _apply_due_goals(self) -> None:
+        for index, queue in enumerate(self._goals):
+            while queue and queue[0][0] <= self.sim_time:
+                _, rad = queue.popleft()
+                self.data.ctrl[index] = rad
+
+    def _run(self) -> None:
+        factor = self.config.real_time_factor
+        chunk = 0.002
+        start_wall = time.monotonic()
+        start_sim = self.sim_time
+        while not self._stop.is_set():
+            behind = (time.monotonic() - start_wall) * factor - (self.sim_time - start_sim)
+            if behind > 0.25:  # the machine cannot keep up: drop the debt rather than spiral
+                start_wall = time.monotonic()
+                start_sim = self.sim_time
+                behind = chunk
+            if behind >= chunk:
+                self.advance(min(behind, 0.02))
+            else:
+                time.sleep(0.001)
