@@ -1,0 +1,96 @@
+"""Checkpoints: one file with networks, optimisers, counters, RNG states and the config that made them.
+
+Written to a temporary file in the same directory and renamed over the old one, so a crash or Ctrl-C in the
+middle leaves the previous checkpoint intact. Read back with ``weights_only=True``: only tensors and plain
+containers are accepted, never arbitrary pickled objects, so loading a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.config import TrainConfig
+
+FORMAT_VERSION = 1
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp_name)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path
+
+
+def save_checkpoint(
+    path: str | Path, agent: DrQV2Agent, cfg: TrainConfig, counters: dict[str, int], extra: dict | None = None
+) -> Path:
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "config": config_to_dict(cfg),
+        "obs_spec": dataclasses.asdict(agent.spec),
+        "agent": agent.state_dict(),
+        "counters": dict(counters),
+        "torch_rng": torch.get_rng_state(),
+        **(extra or {}),
+    }
+    return atomic_torch_save(payload, path)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    """Plain dict (tuples as lists) that torch can save and ``weights_only`` can load."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Inverse of :func:`config_to_dict`, typed and validated against the current schema."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(data)))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; pass a checkpoint.pt or the run directory holding one"
+        )
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint format {version!r}; this so101-deploy reads {FORMAT_VERSION}"
+        )
+    return payload
+
+
+def spec_from_payload(payload: dict) -> ObsSpec:
+    spec = payload["obs_spec"]
+    rgb = tuple(spec["rgb_shape"]) if spec["rgb_shape"] is not None else None
+    return ObsSpec(
+        rgb_shape=rgb, low_dim=spec["low_dim"], privileged=spec["privileged"], action_dim=spec["action_dim"]
+    )
+
+
+def load_agent(checkpoint_path: str | Path, device: str = "cpu") -> tuple[DrQV2Agent, TrainConfig]:
+    """The trained agent (networks, optimisers, RNG) and the config it was trained with, ready to act."""
+    payload = load_checkpoint(checkpoint_path)
+    cfg = config_from_dict(payload["config"])
+    agent = DrQV2Agent(spec_from_payload(payload), cfg.agent, device=device, seed=cfg.seed)
+    agent.load_state_dict(payload["agent"])
+    return agent, cfg

@@ -1,0 +1,412 @@
+"""The DrQ-v2 training loop: parallel envs, replay, updates, evaluation, logging, checkpoints, resume, Ctrl-C.
+
+One iteration: act for every train env, send the actions (``step_async``), run the gradient updates owed so far
+while the env workers simulate, collect the results (``step_wait``), write them to replay. This is DrQ-v2's
+order (act, update, step) with the update overlapping the simulation.
+
+Vector envs use gymnasium's next-step autoreset: after an env reports terminated/truncated, its *next* step
+ignores the action and returns the reset observation with reward 0. That step is not a transition; it starts
+a new episode in replay and counts no frames.
+
+Counters: ``frame`` counts env frames (``TrainConfig.frames_per_step`` per agent step, summed over envs) and
+drives every budget, period and schedule. Updates are owed at one per ``update_every_frames`` after
+``num_seed_frames``; on resume with an empty replay, updates wait for another ``num_seed_frames`` of fresh data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.checkpoint import atomic_torch_save, config_to_dict, load_checkpoint, save_checkpoint
+from policies.drqv2.config import TrainConfig
+from policies.drqv2.evaluate import Evaluator
+from policies.drqv2.metrics import MetricsLogger
+from policies.drqv2.replay import ReplayBuffer, StepSpec, sample_mixed
+
+CHECKPOINT = "checkpoint.pt"
+REPLAY_FILE = "replay.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name} but CUDA is not available here; use device=auto or device=cpu")
+    return device
+
+
+def resolve_run_dir(cfg: TrainConfig) -> Path:
+    """``run_dir`` if given, else ``<runs_root>/<name>-<YYYYmmdd-HHMMSS>``."""
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(cfg.runs_root) / f"{cfg.name}-{stamp}"
+
+
+def obs_spec(observation_space, action_space) -> ObsSpec:
+    spaces = observation_space.spaces
+    return ObsSpec(
+        rgb_shape=tuple(spaces["rgb"].shape) if "rgb" in spaces else None,
+        low_dim=int(spaces["low_dim_state"].shape[0]),
+        privileged=int(spaces["privileged_state"].shape[0]),
+        action_dim=int(action_space.shape[0]),
+    )
+
+
+def step_spec(spec: ObsSpec, frame_stack: int) -> StepSpec:
+    frame = None
+    if spec.rgb_shape is not None:
+        channels, h, w = spec.rgb_shape
+        frame = (channels // frame_stack, h, w)
+    return StepSpec(
+        frame_shape=frame, low_dim=spec.low_dim, privileged=spec.privileged, action_dim=spec.action_dim
+    )
+
+
+@contextlib.contextmanager
+def sigint_ignored():
+    """Env worker processes started in here inherit an ignored SIGINT, so a Ctrl-C in the terminal (sent to the
+    whole process group) reaches only the trainer, which then saves and closes the workers itself."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def row(obs: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
+    return {k: v[i] for k, v in obs.items()}
+
+
+def collect_demos(cfg: TrainConfig, spec: ObsSpec, console: Console) -> ReplayBuffer:
+    """Run the scripted expert for ``demo_episodes`` seeded episodes into a replay of its own."""
+    from sim.expert import ScriptedLiftExpert
+
+    from policies.wrappers import make_env
+
+    capacity = cfg.demo_episodes * (cfg.env.episode_steps + 2)
+    demos = ReplayBuffer(
+        capacity, 1, step_spec(spec, cfg.env.frame_stack), cfg.env.frame_stack, cfg.agent.nstep,
+        cfg.agent.discount, seed=cfg.seed + 2,
+    )  # fmt: skip
+    env = make_env(cfg.env, seed=cfg.seed + 20_000)
+    expert = ScriptedLiftExpert(cfg.env)
+    kept = 0
+    try:
+        for episode in range(cfg.demo_episodes):
+            obs, _ = env.reset(seed=cfg.seed + 20_000 + episode)
+            if hasattr(expert, "reset"):
+                expert.reset()
+            steps, success, done = [], False, False
+            first = obs
+            while not done:
+                action = np.asarray(expert.act(obs), np.float32)
+                obs, reward, terminated, truncated, info = env.step(action)
+                steps.append((action, float(reward), obs, bool(terminated), bool(truncated)))
+                success |= bool(info.get("success", False))
+                done = terminated or truncated
+            if success or not cfg.demo_successful_only:
+                demos.add_first(0, first)
+                for step in steps:
+                    demos.add(0, *step)
+                kept += 1
+    finally:
+        env.close()
+    console.print(f"demos: kept {kept}/{cfg.demo_episodes} scripted-expert episodes ({len(demos)} steps)")
+    if kept == 0:
+        raise RuntimeError("the scripted expert succeeded in no demo episode; set demo_successful_only=false")
+    return demos
+
+
+def _next_multiple(frame: int, every: int) -> int:
+    return (frame // every + 1) * every
+
+
+class VectorRecorder:
+    """Writes a vector env's steps into replay under gymnasium's next-step autoreset, and tracks episodes.
+
+    After env i reports terminated/truncated, its next ``step`` is a reset: the action is ignored and the
+    observation is the new episode's first. That step starts an episode in replay; it is not a transition.
+    """
+
+    def __init__(self, replay: ReplayBuffer, num_envs: int):
+        self.replay, self.num_envs = replay, num_envs
+        self.resetting = np.zeros(num_envs, bool)
+        self.ep_return, self.ep_length = np.zeros(num_envs), np.zeros(num_envs, int)
+        self.ep_success = np.zeros(num_envs, bool)
+        self.finished: dict[str, list[float]] = defaultdict(list)
+
+    def start(self, obs: dict[str, np.ndarray]) -> None:
+        for i in range(self.num_envs):
+            self.replay.add_first(i, row(obs, i))
+        self.resetting[:] = False
+        self.ep_return[:], self.ep_length[:], self.ep_success[:] = 0.0, 0, False
+
+    def step(self, action, next_obs, reward, terminated, truncated, success) -> tuple[int, int]:
+        """Record one vector step; returns (rows that were real transitions, episodes that ended)."""
+        real = ended = 0
+        for i in range(self.num_envs):
+            if self.resetting[i]:
+                self.replay.add_first(i, row(next_obs, i))
+                continue
+            self.replay.add(
+                i, action[i], float(reward[i]), row(next_obs, i), bool(terminated[i]), bool(truncated[i])
+            )
+            real += 1
+            self.ep_return[i] += reward[i]
+            self.ep_length[i] += 1
+            self.ep_success[i] |= bool(success[i])
+            if terminated[i] or truncated[i]:
+                ended += 1
+                self.finished["episode_return"].append(float(self.ep_return[i]))
+                self.finished["episode_length"].append(float(self.ep_length[i]))
+                self.finished["success_rate"].append(float(self.ep_success[i]))
+                self.ep_return[i], self.ep_length[i], self.ep_success[i] = 0.0, 0, False
+        self.resetting = np.asarray(terminated, bool) | np.asarray(truncated, bool)
+        return real, ended
+
+
+class Trainer:
+    def __init__(
+        self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False, console: Console | None = None
+    ):
+        cfg.validate()
+        self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
+        self.console = console or Console()
+        self.device = resolve_device(cfg.device)
+        torch.set_num_threads(cfg.torch_threads or os.cpu_count() or 1)
+        self.counters = {"frame": 0, "iteration": 0, "episode": 0, "update": 0}
+        self._stop = False
+
+    # -- setup ----------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from policies.wrappers import make_vector_env
+
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        payload = load_checkpoint(self.run_dir / CHECKPOINT) if self.resume else None
+        with sigint_ignored():
+            self.envs = make_vector_env(cfg.env, cfg.num_train_envs, cfg.seed)
+            self.evaluator = Evaluator(cfg.env, cfg.num_eval_envs, seed=cfg.seed + 10_000)
+        self.spec = obs_spec(self.envs.single_observation_space, self.envs.single_action_space)
+        self.agent = DrQV2Agent(self.spec, cfg.agent, device=self.device, seed=cfg.seed)
+        self.replay = ReplayBuffer(
+            cfg.replay_capacity, cfg.num_train_envs, step_spec(self.spec, cfg.env.frame_stack),
+            cfg.env.frame_stack, cfg.agent.nstep, cfg.agent.discount, seed=cfg.seed + 1,
+        )  # fmt: skip
+        self.update_start = cfg.num_seed_frames
+        if payload is not None:
+            self.agent.load_state_dict(payload["agent"])
+            self.counters.update(payload["counters"])
+            torch.set_rng_state(payload["torch_rng"])
+            replay_path = self.run_dir / REPLAY_FILE
+            if cfg.checkpoint_replay and replay_path.exists():
+                self.replay.load_state_dict(torch.load(replay_path, map_location="cpu", weights_only=True))
+            else:  # updates wait for fresh experience
+                self.update_start = self.counters["frame"] + cfg.num_seed_frames
+            self.console.print(f"resumed from {self.run_dir / CHECKPOINT} at frame {self.counters['frame']}")
+        self._update_origin = (max(self.update_start, self.counters["frame"]), self.counters["update"])
+        self.demos = collect_demos(cfg, self.spec, self.console) if cfg.demo_episodes > 0 else None
+        self.logger = MetricsLogger(
+            self.run_dir, self.console, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
+            wandb_project=cfg.wandb_project, config=config_to_dict(cfg), name=self.run_dir.name,
+        )  # fmt: skip
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    def _to_device(self, batch: dict) -> dict:
+        pin = self.device.type == "cuda"
+
+        def move(x: np.ndarray) -> torch.Tensor:
+            t = torch.from_numpy(x)
+            return t.pin_memory().to(self.device, non_blocking=True) if pin else t
+
+        return {
+            k: {kk: move(vv) for kk, vv in v.items()} if isinstance(v, dict) else move(v)
+            for k, v in batch.items()
+        }
+
+    def _update(self, metrics: dict[str, list[float]]) -> None:
+        cfg = self.cfg
+        batch = sample_mixed(self.replay, self.demos, cfg.agent.batch_size, cfg.demo_ratio)
+        for key, value in self.agent.update(self._to_device(batch), self.counters["frame"]).items():
+            metrics[key].append(value)
+        self.counters["update"] += 1
+
+    def _updates_owed(self) -> int:
+        """One update per ``update_every_frames`` frames since updates (re)started; none while waiting."""
+        start_frame, start_updates = self._update_origin
+        if self.counters["frame"] < start_frame:
+            return 0
+        target = start_updates + (self.counters["frame"] - start_frame) // self.cfg.update_every_frames
+        return max(0, target - self.counters["update"])
+
+    def evaluate(self) -> dict:
+        cfg, frame = self.cfg, self.counters["frame"]
+        video = self.run_dir / "videos" / f"eval_{frame:09d}.mp4" if cfg.eval_video else None
+        self.agent.train(False)
+        try:
+            result = self.evaluator.run(
+                lambda obs: self.agent.act(obs, frame, eval_mode=True),
+                cfg.num_eval_episodes,
+                video_path=video,
+            )
+        finally:
+            self.agent.train(True)
+        low, high = result.success_interval
+        values = {
+            **self.counters,
+            "time_s": self._elapsed(),
+            "episode_return": result.mean_return,
+            "episode_length": result.mean_length,
+            "success_rate": result.success_rate,
+            "success_low": low,
+            "success_high": high,
+        }
+        self.logger.log("eval", values)
+        return values
+
+    def save(self) -> Path:
+        if hasattr(self, "_t0"):
+            self.counters["time_s"] = self._elapsed()
+        path = save_checkpoint(self.run_dir / CHECKPOINT, self.agent, self.cfg, self.counters)
+        if self.cfg.checkpoint_replay:
+            atomic_torch_save(self.replay.state_dict(), self.run_dir / REPLAY_FILE)
+        return path
+
+    def _elapsed(self) -> float:
+        return self._time_before + time.perf_counter() - self._t0
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C saves a checkpoint and returns."""
+        previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        started = False
+        last_eval: dict = {}
+        try:
+            self._setup()
+            cfg, c = self.cfg, self.counters
+            self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
+            progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                disable=not cfg.progress,
+            )  # fmt: skip
+            with progress:
+                task = progress.add_task(self.run_dir.name, total=cfg.num_train_frames, completed=c["frame"])
+                started = True
+                last_eval = self._loop(progress, task)
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+            if started:
+                path = self.save()
+                self.console.print(f"checkpoint: {path}" + (" (interrupted)" if self._stop else ""))
+            self.close()
+        return last_eval
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self._stop = True
+        self.console.print("[bold red]Ctrl-C: finishing this iteration, saving a checkpoint, exiting[/]")
+
+    def _loop(self, progress: Progress, task) -> dict:
+        cfg, c, n = self.cfg, self.counters, self.cfg.num_train_envs
+        per_step = cfg.frames_per_step
+        obs, _ = self.envs.reset(seed=[cfg.seed + 1000 * c["iteration"] + i for i in range(n)])
+        recorder = VectorRecorder(self.replay, n)
+        recorder.start(obs)
+        metrics: dict[str, list[float]] = defaultdict(list)
+        last_eval: dict = {}
+        next_log = _next_multiple(c["frame"], cfg.log_every_frames)
+        next_eval = c["frame"] if not self.resume else _next_multiple(c["frame"], cfg.eval_every_frames)
+        next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+        period_start, period_frames, period_updates = time.perf_counter(), 0, 0
+        asynchronous = hasattr(self.envs, "step_async")
+
+        while c["frame"] < cfg.num_train_frames and not self._stop:
+            if c["frame"] >= next_eval:
+                eval_start = time.perf_counter()
+                last_eval = self.evaluate()
+                next_eval = _next_multiple(c["frame"], cfg.eval_every_frames)
+                period_start += time.perf_counter() - eval_start  # FPS figures exclude evaluation time
+            if c["frame"] < cfg.num_seed_frames:
+                action = self._uniform(n)
+            else:
+                action = self.agent.act(obs, c["frame"], eval_mode=False)
+            if asynchronous:
+                self.envs.step_async(action)
+            owed = self._updates_owed()
+            for _ in range(owed):
+                self._update(metrics)
+            period_updates += owed
+            next_obs, reward, terminated, truncated, info = (
+                self.envs.step_wait() if asynchronous else self.envs.step(action)
+            )
+            c["iteration"] += 1
+            success = np.asarray(info.get("success", np.zeros(n, bool)), bool)
+            steps, ended = recorder.step(action, next_obs, reward, terminated, truncated, success)
+            c["frame"] += steps * per_step
+            c["episode"] += ended
+            period_frames += steps * per_step
+            obs = next_obs
+            progress.update(task, completed=min(c["frame"], cfg.num_train_frames))
+
+            if c["frame"] >= next_log:
+                seconds = max(time.perf_counter() - period_start, 1e-9)
+                self.logger.log(
+                    "train",
+                    {
+                        **c,
+                        "time_s": self._elapsed(),
+                        "buffer_size": len(self.replay),
+                        "env_fps": period_frames / seconds,
+                        "update_fps": period_updates / seconds,
+                        **{k: float(np.mean(v)) for k, v in recorder.finished.items() if v},
+                        **{k: float(np.mean(v)) for k, v in metrics.items()},
+                    },
+                )
+                recorder.finished.clear()
+                metrics.clear()
+                period_start, period_frames, period_updates = time.perf_counter(), 0, 0
+                next_log = _next_multiple(c["frame"], cfg.log_every_frames)
+            if c["frame"] >= next_ckpt:
+                self.save()
+                next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+        if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
+            last_eval = self.evaluate()
+        c["time_s"] = self._elapsed()
+        return last_eval
+
+    def _uniform(self, n: int) -> np.ndarray:
+        g = self.agent.generator
+        u = torch.rand((n, self.spec.action_dim), generator=g, device=g.device)
+        return (u * 2.0 - 1.0).cpu().numpy()
+
+    def close(self) -> None:
+        for name in ("envs", "evaluator"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.close()
+        logger = getattr(self, "logger", None)
+        if logger is not None:
+            logger.close()

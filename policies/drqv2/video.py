@@ -1,0 +1,55 @@
+"""Evaluation videos: the overview camera and the wrist camera side by side, as H.264 mp4 through imageio-ffmpeg.
+
+The wrist image is the policy's own input (newest frame of the stack), scaled up with nearest-neighbour so the
+pixels the policy saw stay visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def side_by_side(overview: np.ndarray | None, wrist_chw: np.ndarray | None, height: int = 256) -> np.ndarray:
+    """One H x W x 3 uint8 video frame from an overview render (HWC) and a wrist image (CHW, newest 3 channels)."""
+    panels = []
+    if overview is not None:
+        scale = height / overview.shape[0]
+        panels.append(
+            cv2.resize(
+                overview, (int(round(overview.shape[1] * scale)), height), interpolation=cv2.INTER_AREA
+            )
+        )
+    if wrist_chw is not None:
+        wrist = np.ascontiguousarray(wrist_chw[-3:].transpose(1, 2, 0))
+        panels.append(cv2.resize(wrist, (height, height), interpolation=cv2.INTER_NEAREST))
+    if not panels:
+        raise ValueError("a video frame needs an overview render or a wrist image")
+    frame = np.concatenate(panels, axis=1)
+    # H.264 with yuv420p wants sides divisible by 16 (else imageio rescales with a warning): pad with black
+    pad_h, pad_w = -frame.shape[0] % 16, -frame.shape[1] % 16
+    return np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)))
+
+
+class VideoRecorder:
+    def __init__(self, fps: float = 10.0, height: int = 240):
+        self.fps, self.height = fps, height
+        self.frames: list[np.ndarray] = []
+
+    def add(self, overview: np.ndarray | None, wrist_chw: np.ndarray | None) -> None:
+        self.frames.append(side_by_side(overview, wrist_chw, self.height))
+
+    def save(self, path: str | Path) -> Path:
+        import imageio.v2 as imageio
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        with imageio.get_writer(tmp, fps=self.fps, codec="libx264", quality=7, macro_block_size=16) as writer:
+            for frame in self.frames:
+                writer.append_data(frame)
+        tmp.replace(path)
+        self.frames = []
+        return path

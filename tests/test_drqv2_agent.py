@@ -1,0 +1,180 @@
+"""DrQ-v2 agent: augmentation, schedules, who trains what, asymmetric critic, chunked updates, checkpoints."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.checkpoint import load_agent, save_checkpoint
+from policies.drqv2.config import AgentConfig, TrainConfig
+from policies.drqv2.networks import grid_sample_shift, random_shift
+from policies.drqv2.schedules import schedule
+
+SIZE = 20
+SPEC = ObsSpec(rgb_shape=(9, SIZE, SIZE), low_dim=6, privileged=5, action_dim=4)
+SMALL = AgentConfig(feature_dim=8, hidden_dim=32, batch_size=8, num_expl_frames=100, stddev_schedule="0.2")
+
+
+def observations(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "rgb": rng.integers(0, 256, (n, *SPEC.rgb_shape), dtype=np.uint8),
+        "low_dim_state": rng.standard_normal((n, SPEC.low_dim)).astype(np.float32),
+        "privileged_state": rng.standard_normal((n, SPEC.privileged)).astype(np.float32),
+    }
+
+
+def batch(n: int = 8, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed + 100)
+    to = lambda d: {k: torch.as_tensor(v) for k, v in d.items()}  # noqa: E731
+    return {
+        "obs": to(observations(n, seed)),
+        "next_obs": to(observations(n, seed + 1)),
+        "action": torch.as_tensor(rng.uniform(-1, 1, (n, SPEC.action_dim)).astype(np.float32)),
+        "reward": torch.as_tensor(rng.uniform(0, 1, (n, 1)).astype(np.float32)),
+        "discount": torch.full((n, 1), 0.97),
+    }
+
+
+def test_random_shift_moves_each_sample_by_at_most_pad_pixels():
+    x = torch.randint(0, 256, (32, 9, SIZE, SIZE), dtype=torch.uint8)
+    out = random_shift(x, 4, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x.float(), (4, 4, 4, 4), mode="replicate")
+    found = set()
+    for i in range(len(x)):
+        matches = [
+            (dy, dx)
+            for dy in range(-4, 5)
+            for dx in range(-4, 5)
+            if torch.equal(padded[i, :, 4 + dy : 4 + dy + SIZE, 4 + dx : 4 + dx + SIZE], out[i].float())
+        ]
+        assert matches, f"sample {i} is not a shift of its input within +-4 px"
+        found.add(matches[0])
+    assert len(found) > 10  # shifts are drawn per sample
+    # and it is the paper's bilinear grid_sample at the same integer shifts
+    shifts = torch.randint(0, 9, (32, 2), generator=torch.Generator().manual_seed(0))
+    reference = grid_sample_shift(x.float(), shifts, 4)
+    assert (reference - out.float()).abs().max() < 0.01
+
+
+def test_schedules_count_env_frames():
+    spec = "linear(1.0,0.1,500000)"
+    assert schedule(spec, 0) == 1.0
+    assert schedule(spec, 250_000) == pytest.approx(0.55)
+    assert schedule(spec, 500_000) == pytest.approx(0.1)
+    assert schedule(spec, 2_000_000) == pytest.approx(0.1)
+    assert schedule("0.2", 123) == 0.2
+    two = "step_linear(1.0,0.5,100,0.1,100)"
+    assert [schedule(two, f) for f in (0, 50, 100, 150, 200, 999)] == pytest.approx(
+        [1.0, 0.75, 0.5, 0.3, 0.1, 0.1]
+    )
+    with pytest.raises(ValueError, match="linear"):
+        schedule("cosine(1,0,10)", 0)
+
+
+def test_act_explores_uniformly_then_with_scheduled_noise_and_evaluates_without_noise_or_augmentation():
+    agent = DrQV2Agent(SPEC, dataclasses.replace(SMALL, stddev_schedule="linear(0.5,0.5,1)"), seed=0)
+    obs = observations(512, 0)
+    obs_one = {k: np.repeat(v[:1], 512, axis=0) for k, v in obs.items()}
+    mean = agent.act(obs_one, frame=10_000, eval_mode=True)
+    assert np.array_equal(mean, agent.act(obs_one, frame=10_000, eval_mode=True))  # no aug, no noise
+    with torch.no_grad():
+        direct = agent.policy(torch.as_tensor(obs["rgb"][:1]), torch.as_tensor(obs["low_dim_state"][:1]))
+    np.testing.assert_allclose(mean[0], direct[0].numpy(), atol=1e-6)
+    uniform = agent.act(obs_one, frame=50, eval_mode=False)
+    assert uniform.min() < -0.9 and uniform.max() > 0.9 and abs(uniform.mean()) < 0.05
+    noisy = agent.act(obs_one, frame=10_000, eval_mode=False)
+    assert np.abs(noisy).max() < 1.0
+    inside = np.abs(mean[0]) < 0.5  # away from the clamp, the noise std is the schedule's 0.5
+    assert inside.any()
+    np.testing.assert_allclose((noisy - mean)[:, inside].std(axis=0), 0.5, rtol=0.15)
+
+
+def test_encoder_learns_through_the_critic_only_and_target_critic_moves_by_tau():
+    agent = DrQV2Agent(SPEC, SMALL, seed=0)
+    b = batch()
+    target_before = [p.clone() for p in agent.critic_target.parameters()]
+    encoder_before = [p.clone() for p in agent.encoder.parameters()]
+    agent.update(b, frame=1000)
+    assert any(not torch.equal(a, p) for a, p in zip(encoder_before, agent.encoder.parameters(), strict=True))
+    tau = SMALL.critic_target_tau
+    for old, new, online in zip(
+        target_before, agent.critic_target.parameters(), agent.critic.parameters(), strict=True
+    ):
+        torch.testing.assert_close(new, (1 - tau) * old + tau * online)
+    # the actor's loss leaves encoder and critic gradients untouched
+    for module in (agent.encoder, agent.critic):
+        module.zero_grad(set_to_none=True)
+    features = agent.encoder(b["obs"]["rgb"]).detach()
+    agent._update_actor(features, b["obs"], std=0.2)
+    assert all(p.grad is None for p in agent.encoder.parameters())
+    assert all(p.grad is None for p in agent.critic.parameters())
+
+
+def test_asymmetric_critic_reads_privileged_state_and_the_actor_never_does():
+    agent = DrQV2Agent(SPEC, dataclasses.replace(SMALL, asymmetric_critic=True), seed=0)
+    b = batch()
+    other = dict(b["obs"], privileged_state=b["obs"]["privileged_state"] + 5.0)
+    with torch.no_grad():
+        feats = agent.encoder(b["obs"]["rgb"])
+        a1 = agent.actor(agent._actor_inputs(feats, b["obs"]))
+        a2 = agent.actor(agent._actor_inputs(feats, other))
+        q1 = agent.critic(agent._critic_inputs(feats, b["obs"]), b["action"])[0]
+        q2 = agent.critic(agent._critic_inputs(feats, other), b["action"])[0]
+    assert torch.equal(a1, a2)
+    assert not torch.allclose(q1, q2)
+    assert len(agent.critic.trunk.bottlenecks) == 3 and len(agent.actor.trunk.bottlenecks) == 2
+    agent.update(b, frame=1000)
+
+
+def test_state_only_mode_has_no_encoder_and_learns_a_simple_target():
+    spec = ObsSpec(rgb_shape=None, low_dim=6, privileged=5, action_dim=4)
+    agent = DrQV2Agent(spec, dataclasses.replace(SMALL, lr=1e-3, batch_size=32), seed=0)
+    assert agent.encoder is None
+    b = batch(32)
+    b["obs"].pop("rgb"), b["next_obs"].pop("rgb")
+    b["discount"] = torch.zeros(32, 1)  # one-step regression target: Q(s, a) -> r
+    losses = [agent.update(b, frame=1000)["critic_loss"] for _ in range(150)]
+    assert losses[-1] < 0.1 * losses[0]
+
+
+def test_chunked_update_equals_whole_batch_update():
+    cfg = dataclasses.replace(SMALL, aug_pad=0, stddev_clip=0.0)  # no random draws that depend on chunking
+    whole = DrQV2Agent(SPEC, dataclasses.replace(cfg, update_chunk=0), seed=0)
+    chunked = DrQV2Agent(SPEC, dataclasses.replace(cfg, update_chunk=3), seed=0)
+    b = batch()
+    m1, m2 = whole.update(b, 1000), chunked.update(b, 1000)
+    assert m1["critic_loss"] == pytest.approx(m2["critic_loss"], rel=1e-5)
+    for p1, p2 in zip(whole.encoder.parameters(), chunked.encoder.parameters(), strict=True):
+        torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)
+    for p1, p2 in zip(whole.actor.parameters(), chunked.actor.parameters(), strict=True):
+        torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)
+
+
+def test_checkpoint_round_trip_gives_identical_next_actions(tmp_path):
+    cfg = TrainConfig(agent=SMALL, seed=3)
+    agent = DrQV2Agent(SPEC, cfg.agent, seed=cfg.seed)
+    agent.update(batch(), frame=1000)
+    obs = observations(4, 7)
+    path = save_checkpoint(tmp_path / "checkpoint.pt", agent, cfg, {"frame": 1000})
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically: no temp file left behind
+    expected_explore = agent.act(obs, frame=1000, eval_mode=False)
+    expected_update = agent.update(batch(seed=5), frame=1000)
+    restored, restored_cfg = load_agent(path)
+    assert restored_cfg == cfg
+    np.testing.assert_array_equal(restored.act(obs, frame=1000, eval_mode=False), expected_explore)
+    assert restored.update(batch(seed=5), frame=1000) == expected_update
+    np.testing.assert_array_equal(restored.act(obs, 10_000, True), agent.act(obs, 10_000, True))
+
+
+def test_checkpoint_loading_rejects_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format_version": 1, "config": Evil()}, path)
+    with pytest.raises(Exception, match="(?i)weights_only|unsupported global"):
+        load_agent(path)
