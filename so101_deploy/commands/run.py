@@ -47,6 +47,12 @@ def run(
         str, typer.Option("--twin", help="A twin's control URL: episodes are reset and judged by it.")
     ] = "",
     seed: Annotated[int, typer.Option("--seed", help="Twin episode i is reset with seed + i.")] = 0,
+    packet_timeout_ms: Annotated[
+        float,
+        typer.Option(
+            "--packet-timeout-ms", help="Servo reply deadline margin (raise for slow USB adapters)."
+        ),
+    ] = 20.0,
     out: Annotated[
         Path | None, typer.Option("--out", help="Telemetry folder (default runs/run-<time>).")
     ] = None,
@@ -73,6 +79,7 @@ def run(
         start_pose=start_pose,
         return_to_rest=return_to_rest,
         out_dir=str(out_dir),
+        packet_timeout_ms=packet_timeout_ms,
     )
     if twin:
         judge = TwinJudge(twin, seed=seed)
