@@ -76,6 +76,7 @@ def export_policy(
         entry.key, entry.value = METADATA_KEY, contract.to_json()
         model.producer_name = "so101-deploy"
         onnx.save(model, str(tmp))
+        tmp.chmod(0o644)  # mkstemp makes it private; a policy is an ordinary user file
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

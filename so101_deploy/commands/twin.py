@@ -72,7 +72,9 @@ def twin(
         raise typer.Exit(2) from None
 
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    # Both end the twin cleanly; SIGINT explicitly, since a shell's background job starts with it ignored.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
     with instance:
         info = instance.describe()
         if as_json:
