@@ -1,0 +1,61 @@
+"""Evaluate an exported policy in the sim through the runtime's own calls.
+
+Each decision feeds OnnxPolicy.act the native wrist frame (as a camera would deliver it) and the joint
+state, so preprocessing, frame stacking and inference are the code `so101 run` executes; the env applies the
+action through the same controller the runtime uses. The sim env and episode bookkeeping are the trainer's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sim.config import EnvConfig
+
+from policies.contract import PolicyContract
+from policies.drqv2.evaluate import EvalResult
+from policies.onnx_policy import OnnxPolicy
+
+
+def env_config_for(contract: PolicyContract, base: EnvConfig | None = None) -> EnvConfig:
+    """An EnvConfig that honours the contract (image, stacking, action, rate); the rest from ``base``."""
+    base = base or EnvConfig()
+    return dataclasses.replace(
+        base,
+        image_size=contract.image.size,
+        frame_stack=contract.image.frame_stack,
+        action_repeat=contract.action.action_repeat,
+        action_sequence=contract.action.chunk_length,
+        action_type=contract.action.type,
+        control_hz=contract.control_hz,
+        include_prev_action=any(k.name == "prev_action" for k in contract.low_dim),
+        wrist_camera=dataclasses.replace(base.wrist_camera, fovy=contract.image.fovy_deg),
+        **({"ee_step_m": contract.action.scale[0]} if contract.action.type == "ee_delta" else
+           {"joint_step_rad": contract.action.scale[0]}),
+    )  # fmt: skip
+
+
+def evaluate_onnx(policy: OnnxPolicy, env_cfg: EnvConfig, episodes: int, seed: int = 0) -> EvalResult:
+    from policies.wrappers import make_env
+
+    env = make_env(env_cfg, seed=seed)
+    raw = env.unwrapped
+    result = EvalResult([], [], [], seeds=[seed + i for i in range(episodes)])
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            policy.reset()
+            ret, length, success, done = 0.0, 0, False, False
+            while not done:
+                frame = raw.render_wrist()  # the frame a camera would deliver now
+                action = policy.act(frame, obs["low_dim_state"]).reshape(-1)
+                obs, reward, terminated, truncated, info = env.step(action)
+                ret += float(reward)
+                length += 1
+                success |= bool(info.get("success", False))
+                done = bool(terminated or truncated)
+            result.returns.append(ret)
+            result.lengths.append(length)
+            result.successes.append(success)
+    finally:
+        env.close()
+    return result
