@@ -15,12 +15,15 @@ import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from sim.config import WristCameraConfig
+
 import cv2
 import numpy as np
 
 from policies.contract import ImageSpec
 
 CALIBRATION_VERSION = 1
+_SIM_DEFAULT = WristCameraConfig()  # the sim's default mount: one source for both packages
 
 
 class CameraCalibrationError(ValueError):
@@ -31,9 +34,9 @@ class CameraCalibrationError(ValueError):
 class SimCameraPose:
     """Wrist-camera mount as the sim should model it (written by `so101 calibrate align --solve`)."""
 
-    pos: tuple[float, float, float] = (0.0, 0.04, -0.04)
-    euler: tuple[float, float, float] = (-0.5, 0.0, 0.0)
-    fovy: float = 60.0
+    pos: tuple[float, float, float] = _SIM_DEFAULT.pos
+    euler: tuple[float, float, float] = _SIM_DEFAULT.euler
+    fovy: float = _SIM_DEFAULT.fovy
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,15 @@ class CameraCalibration:
             )
         try:
             sim = data.get("sim_camera")
-            data["sim_camera"] = SimCameraPose(**sim) if sim else None
+            data["sim_camera"] = (
+                SimCameraPose(tuple(sim["pos"]), tuple(sim["euler"]), float(sim["fovy"])) if sim else None
+            )
             data["camera_matrix"] = tuple(tuple(r) for r in data["camera_matrix"])
             data["dist_coeffs"] = tuple(data["dist_coeffs"])
             data["crop_center"] = tuple(data["crop_center"])
             data["notes"] = tuple(data.get("notes", ()))
             return cls(**data)
-        except TypeError as exc:
+        except (TypeError, KeyError) as exc:
             raise CameraCalibrationError(f"{path}: missing or unknown keys ({exc})") from None
 
 

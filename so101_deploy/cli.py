@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from so101_deploy import __version__
-from so101_deploy.commands import doctor, export, run, train, twin
+from so101_deploy.commands import calibrate, doctor, export, run, train, twin
 from so101_deploy.commands import eval as eval_command
 
 app = typer.Typer(
@@ -35,7 +35,7 @@ def main(
     """so101: one CLI from simulation to the real arm."""
 
 
-for _module in (doctor, train, eval_command, export, run, twin):
+for _module in (doctor, train, eval_command, export, run, twin, calibrate):
     _module.register(app)
 
 if __name__ == "__main__":
