@@ -7,6 +7,8 @@ Order (inner to outer) and why:
   ActionSequence      a chunk of ``action_sequence`` actions per policy call, executed in order
   RescaleFromTanh     policy output in [-1, 1] -> the inner action space (identity for our env, whose
                       actions are already [-1, 1]: scaling lives in sim.control, shared with the real arm)
+  CameraImageNoise    only with ``env.randomization.image``: the real camera's exposure, noise, blur and
+                      MJPG compression on the native frame, the first thing to touch it (sim/randomize.py)
   WristImage          ``policies.contract.preprocess_frame``: the function the real runtime calls, HWC -> CHW
   ConcatDim (x2)      contract low-dim keys -> ``low_dim_state``; privileged keys -> ``privileged_state``
   FrameStack          ``FrameStacker``: frames concatenated on channels, oldest first, reset fills with frame 1
@@ -24,6 +26,7 @@ from typing import Any
 
 from sim.config import EnvConfig
 from sim.env import PRIVILEGED_KEYS, SO101LiftEnv
+from sim.randomize import ImageCorruptor, ImageNoiseConfig
 
 import gymnasium as gym
 import numpy as np
@@ -144,6 +147,36 @@ class RescaleFromTanh(gym.ActionWrapper):
         return (self._low + (a + 1.0) * 0.5 * (self._high - self._low)).astype(self.env.action_space.dtype)
 
 
+class CameraImageNoise(gym.Wrapper):
+    """Corrupt the native wrist frame as the real camera and its MJPG stream would, before preprocess_frame.
+
+    Its random stream is spawned from the raw env's seed whenever an episode is seeded (never drawn from the
+    env's own generator), so it changes pixels and nothing else.
+    """
+
+    def __init__(self, env: gym.Env, cfg: ImageNoiseConfig, key: str = "rgb"):
+        super().__init__(env)
+        self.corrupt, self.key = ImageCorruptor(cfg), key
+        self.rng: np.random.Generator | None = None
+
+    def _corrupted(self, obs):
+        obs = dict(obs)
+        obs[self.key] = self.corrupt(obs[self.key], self.rng)
+        return obs
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        if self.rng is None or kwargs.get("seed") is not None:
+            seed_seq = self.env.unwrapped.np_random.bit_generator.seed_seq.spawn(1)[0]
+            self.rng = np.random.default_rng(seed_seq)
+        self.corrupt.reset(self.rng)
+        return self._corrupted(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._corrupted(obs), reward, terminated, truncated, info
+
+
 class WristImage(gym.ObservationWrapper):
     """Native wrist frame (HxWx3) -> policy image (3 x size x size) via the contract's preprocess_frame."""
 
@@ -232,6 +265,8 @@ def wrap_env(env: gym.Env, env_cfg: EnvConfig, contract: PolicyContract | None =
     env = ActionSequence(env, contract.action.chunk_length)
     env = RescaleFromTanh(env)
     if env_cfg.obs == "pixels":
+        if env_cfg.randomization.image.enabled:
+            env = CameraImageNoise(env, env_cfg.randomization.image)
         env = WristImage(env, contract.image)
     env = ConcatDim(env, tuple(k.name for k in contract.low_dim), "low_dim_state")
     env = ConcatDim(env, PRIVILEGED_KEYS, "privileged_state")
@@ -292,6 +327,7 @@ __all__ = [
     "ActionRepeat",
     "ActionSequence",
     "AppendDemoInfo",
+    "CameraImageNoise",
     "ConcatDim",
     "FrameStack",
     "RescaleFromTanh",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sim.randomize import RandomizationConfig
+
 
 @dataclass
 class WristCameraConfig:
@@ -45,3 +47,4 @@ class EnvConfig:
     cull_wrist_render: bool = True  # skip arm meshes outside the wrist frustum (pixel-identical, faster)
     antialias: bool = True  # 4x MSAA offscreen; off renders ~1.9x faster but changes ~6% (edge) pixels
     wrist_camera: WristCameraConfig = field(default_factory=WristCameraConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)  # all off by default

@@ -19,6 +19,7 @@ from sim.arm_model import JOINT_NAMES, arm_mjcf_path
 from sim.config import EnvConfig
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.kinematics import ArmKinematics
+from sim.randomize import DomainRandomizer
 from sim.render import OverviewRenderer, WristRenderer
 from sim.scene import PhysicsTiming, build_model
 from sim.task import LiftTask
@@ -87,6 +88,13 @@ class SO101LiftEnv(gym.Env):
         self._overview: OverviewRenderer | None = None
         self._last_rgb: np.ndarray | None = None
         self._last_state = None
+        # Domain randomisation (sim/randomize.py): None when every group is off, so the default path is unchanged.
+        self._dr: DomainRandomizer | None = None
+        if cfg.randomization.sim_enabled():
+            rand, pixels = cfg.randomization, cfg.obs == "pixels"
+            self._dr = DomainRandomizer(rand, self.model, self.task, self.timing, render=pixels)
+        self._dr_seeded = False
+        self._reading: np.ndarray | None = None  # the bus's joint reading of this step (randomised only)
 
         self.action_space = spaces.Box(-1.0, 1.0, (self.params.action_dim,), dtype=np.float32)
         obs_spaces: dict[str, spaces.Space] = {}
@@ -108,7 +116,13 @@ class SO101LiftEnv(gym.Env):
     # -- gymnasium API ------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        if self._dr is not None:
+            self._reset_randomization(seed)
         self._targets = self.task.reset(self.data, self.np_random)
+        if self._dr is not None:
+            cube_xy = self.data.qpos[self.task.cube_qadr : self.task.cube_qadr + 2]
+            self._dr.after_task_reset(self.model, self.data, self._targets, cube_xy)
+            self._reading = self._dr.read_joints(self.data.qpos[self._qadr])
         self._prev_action = np.zeros(self.params.action_dim, dtype=np.float32)
         self._succeeded = False
         self._last_state = self.task.measure(self.data, self._prev_action)
@@ -116,12 +130,16 @@ class SO101LiftEnv(gym.Env):
 
     def step(self, action):
         a = np.clip(np.asarray(action, dtype=np.float32).reshape(-1), -1.0, 1.0)
-        q = self.data.qpos[self._qadr]
+        q = self.data.qpos[self._qadr] if self._dr is None else self._reading  # what the controller reads
         self._targets = action_to_joint_targets(
             q, a, self.params, self.kinematics, previous_targets=self._targets
         )
-        self.data.ctrl[:] = self._targets
-        mujoco.mj_step(self.model, self.data, nstep=self.timing.n_substeps)
+        if self._dr is None:
+            self.data.ctrl[:] = self._targets
+            mujoco.mj_step(self.model, self.data, nstep=self.timing.n_substeps)
+        else:  # latency, backlash, frame history
+            self._dr.step_physics(self.model, self.data, self._targets, self.timing.n_substeps)
+            self._reading = self._dr.read_joints(self.data.qpos[self._qadr])
         state = self.task.measure(self.data, a)
         reward, success, failed = self.task.update(state)
         self._succeeded |= success
@@ -148,9 +166,10 @@ class SO101LiftEnv(gym.Env):
         obs: dict[str, np.ndarray] = {}
         if self.cfg.obs == "pixels":
             if render or self._last_rgb is None:
-                self._last_rgb = self.render_wrist()
+                self._last_rgb = self.render_wrist() if self._dr is None else self._render_randomized()
             obs["rgb"] = self._last_rgb
-        obs["joint_pos"] = self.data.qpos[self._qadr].astype(np.float32)
+        joints = self.data.qpos[self._qadr] if self._dr is None else self._reading
+        obs["joint_pos"] = joints.astype(np.float32)
         if self.cfg.include_prev_action:
             obs["prev_action"] = self._prev_action.astype(np.float32)
         obs["cube_pos"] = s.cube_pos.astype(np.float32)
@@ -183,6 +202,19 @@ class SO101LiftEnv(gym.Env):
         if self._wrist is None:
             self._wrist = WristRenderer(self.model, self.cfg.render_size, cull=self.cfg.cull_wrist_render)
         return self._wrist.render(self.data)
+
+    def _reset_randomization(self, seed: int | None) -> None:
+        """Fresh random streams for the randomisers whenever the episode is seeded (and on the first reset),
+        spawned from the env's seed without drawing from ``np_random``, so cube placements do not change."""
+        if seed is not None or not self._dr_seeded:
+            self._dr.seed(self.np_random.bit_generator.seed_seq.spawn(1)[0])
+            self._dr_seeded = True
+        self._dr.before_task_reset(self.model, self.data)
+
+    def _render_randomized(self) -> np.ndarray:
+        if self._wrist is None:
+            self._wrist = WristRenderer(self.model, self.cfg.render_size, cull=self.cfg.cull_wrist_render)
+        return self._wrist.render(self._dr.data_to_render(self.model, self.data))
 
     def render_overview(self, height: int = 480, width: int = 640) -> np.ndarray:
         """Third-person frame for videos, HxWx3 uint8 RGB."""

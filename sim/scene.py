@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sim.arm_model import FIXED_JAW_BODY, MOVING_JAW_BODY, WRIST_CAMERA, arm_mjcf_path
 from sim.config import EnvConfig, WristCameraConfig
+from sim.randomize import add_scene_assets, scene_key
 
 import mujoco
 import numpy as np
@@ -52,6 +53,8 @@ CUBE_RGBA = (0.85, 0.12, 0.10, 1.0)
 OVERVIEW_POS = (0.60, -0.45, 0.40)
 OVERVIEW_TARGET = (0.12, 0.0, 0.12)
 OVERVIEW_FOVY = 40.0
+KEY_LIGHT_DIR = (-0.15, 0.15, -1.0)  # directional key light, world frame (sim.heldout lights away from it)
+KEY_LIGHT_DIFFUSE = (0.55, 0.55, 0.55)
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,8 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
         name="key",
         type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
         pos=[0.3, -0.3, 1.5],
-        dir=[-0.15, 0.15, -1.0],
-        diffuse=[0.55, 0.55, 0.55],
+        dir=list(KEY_LIGHT_DIR),
+        diffuse=list(KEY_LIGHT_DIFFUSE),
         specular=[0.1, 0.1, 0.1],
         castshadow=cfg.shadows,
     )
@@ -187,6 +190,7 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
         fovy=OVERVIEW_FOVY,
     )
     _place_wrist_camera(spec, wrist_camera_pose(cfg.wrist_camera))
+    add_scene_assets(spec, cfg.randomization, group=GROUP_SCENE)  # table textures; distractors when enabled
     return spec
 
 
@@ -204,6 +208,7 @@ def build_model(cfg: EnvConfig) -> mujoco.MjModel:
         tuple(cam.pos),
         tuple(cam.euler),
         float(cam.fovy),
+        scene_key(cfg.randomization),
     )
     return copy.copy(_compiled_scene(key, cfg))
 

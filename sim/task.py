@@ -191,9 +191,14 @@ class LiftTask:
         self.moving_body = model.body(MOVING_JAW_BODY).id
         self.fixed_body_id = self.fixed_body
         self.pad_geoms = tuple(_geom_id(model, name) for name in FINGERTIP_PADS)
-        self.cube_half = cfg.cube_size / 2
+        self.set_cube_size(cfg.cube_size)
         self.home_q = self._top_down_q(np.array(self.layout.home_tool), self.params.gripper_open_rad)
         self.hold_count = 0
+
+    def set_cube_size(self, size: float) -> None:
+        """Edge length in metres; domain randomisation changes it per episode (sim/randomize.py)."""
+        self.cube_size = float(size)
+        self.cube_half = self.cube_size / 2
 
     # -- reset ------------------------------------------------------------------------------------------
     def reset(self, data: mujoco.MjData, rng: np.random.Generator) -> np.ndarray:
@@ -215,7 +220,7 @@ class LiftTask:
             hover_xy = cube_xy
             cube_xy = hover_xy + rng.uniform(-lay.xy_jitter, lay.xy_jitter, size=2)
             tool = self._grasp_tool_pos(np.array([*hover_xy, self.cube_half]))
-            tool[2] = self.cfg.cube_size + lay.approach_height
+            tool[2] = self.cube_size + lay.approach_height
             q = self._top_down_q(tool, self.params.gripper_open_rad)
         else:
             q = self._far_q(cube_xy, rng)
@@ -279,7 +284,7 @@ class LiftTask:
         for _ in range(30):
             qq[5] = (lo + hi) / 2
             gap = np.linalg.norm(np.diff(self._pad_positions(qq), axis=0)) - pad_thickness
-            lo, hi = (qq[5], hi) if gap < self.cfg.cube_size else (lo, qq[5])
+            lo, hi = (qq[5], hi) if gap < self.cube_size else (lo, qq[5])
         return float(hi)
 
     def _far_q(self, cube_xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
