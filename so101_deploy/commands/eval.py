@@ -1,4 +1,4 @@
-"""`so101 eval`: seeded evaluation episodes of a trained checkpoint in simulation."""
+"""`so101 eval`: seeded evaluation episodes of a checkpoint or an exported policy, in the sim or on the twin."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from rich.table import Table
 
 
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="checkpoint.pt, or the run directory holding one.")],
+    checkpoint: Annotated[
+        Path | None, typer.Argument(help="checkpoint.pt, or the run directory holding one (or use --policy).")
+    ] = None,
     overrides: Annotated[
         list[str] | None, typer.Argument(help="Env overrides for evaluation only, e.g. env.stage=4.")
     ] = None,
@@ -24,8 +26,42 @@ def evaluate(
     ] = None,
     device: Annotated[str, typer.Option("--device", help="torch device for the policy.")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="An exported policy.onnx, run through the runtime's own calls."),
+    ] = None,
+    twin: Annotated[
+        bool,
+        typer.Option(
+            "--twin", help="Also run the episodes through `so101 twin` + `so101 run` (the gap proxy)."
+        ),
+    ] = False,
+    perturb: Annotated[
+        str, typer.Option("--perturb", help="Twin perturbations: 'none' or 'heldout' (sim/heldout.py).")
+    ] = "none",
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Twin episode length in control ticks.")
+    ] = None,
 ) -> None:
-    """Success rate (95% Wilson interval), mean return and length of a checkpoint over N seeded episodes."""
+    """Success rate (95% Wilson interval), mean return and length over N seeded episodes.
+
+    A checkpoint runs in the sim; --policy policy.onnx runs the exported file through the runtime's calls;
+    --twin adds the same policy through twin + run, beside its plain-sim success.
+    """
+    if policy is not None and checkpoint is not None and "=" in str(checkpoint):
+        # with --policy there is no checkpoint: the first positional word is already an override
+        overrides, checkpoint = [str(checkpoint), *(overrides or [])], None
+    if (checkpoint is None) == (policy is None):
+        Console().print("[red]error:[/] give a checkpoint or --policy policy.onnx (one of them)")
+        raise typer.Exit(2)
+    if perturb not in ("none", "heldout"):
+        Console().print(f"[red]error:[/] --perturb must be 'none' or 'heldout', got {perturb!r}")
+        raise typer.Exit(2)
+    if policy is not None or twin:
+        _evaluate_policy(
+            checkpoint, policy, overrides or [], episodes, seed, twin, perturb, max_steps, as_json
+        )
+        return
     from policies.drqv2.checkpoint import load_agent, load_checkpoint
     from policies.drqv2.evaluate import Evaluator
     from so101_deploy.commands.train import apply_overrides
@@ -69,6 +105,76 @@ def evaluate(
     console.print(table)
     if as_json:
         print(json.dumps(summary))
+
+
+def _evaluate_policy(
+    checkpoint: Path | None,
+    policy: Path | None,
+    overrides: list[str],
+    episodes: int,
+    seed: int,
+    twin: bool,
+    perturb: str,
+    max_steps: int | None,
+    as_json: bool,
+) -> None:
+    """ONNX policy in the sim through the runtime's calls, and optionally through twin + run."""
+    import tempfile
+
+    from sim.config import EnvConfig
+
+    from policies.drqv2.config import TrainConfig
+    from policies.onnx_eval import env_config_for, evaluate_onnx
+    from policies.onnx_policy import OnnxPolicy, PolicyLoadError
+    from so101_deploy.commands.train import apply_overrides
+    from so101_deploy.config import ConfigError
+
+    console = Console(stderr=as_json)
+    with tempfile.TemporaryDirectory(prefix="so101-eval-") as tmp:
+        try:
+            if policy is None:  # a checkpoint with --twin: export it first, as a user would
+                from policies.export import export_checkpoint
+
+                policy = export_checkpoint(checkpoint, Path(tmp) / "policy.onnx").path
+            onnx_policy = OnnxPolicy(policy)
+            bad = [o for o in overrides if not o.split("=", 1)[0].startswith("env.")]
+            if bad:
+                raise ConfigError(f"eval accepts env.* overrides only (e.g. env.stage=4), got '{bad[0]}'")
+            base = TrainConfig(env=env_config_for(onnx_policy.contract, EnvConfig()))
+            env_cfg = apply_overrides(base, overrides).env
+        except (ConfigError, FileNotFoundError, ValueError, KeyError, PolicyLoadError) as exc:
+            console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+        sim_result = evaluate_onnx(onnx_policy, env_cfg, episodes, seed)
+        summary = {"policy": str(policy), "stage": env_cfg.stage, "seed": seed, "sim": sim_result.summary()}
+        table = Table(title=f"{policy} - stage {env_cfg.stage}, {episodes} episodes from seed {seed}")
+        table.add_column("where")
+        table.add_column("success rate (95% CI)", justify="right")
+        low, high = sim_result.success_interval
+        table.add_row("sim (runtime calls)", f"{sim_result.success_rate:.2f}  ({low:.2f}-{high:.2f})")
+        if twin:
+            from sim.heldout import heldout_perturbations
+
+            from so101_deploy.twin.evaluate import evaluate_on_twin
+
+            perturbations = heldout_perturbations() if perturb == "heldout" else None
+            twin_result = evaluate_on_twin(
+                policy, env_cfg, episodes, seed=seed, max_steps=max_steps, perturbations=perturbations
+            )
+            twin_summary = twin_result.summary()
+            summary["twin"] = twin_summary | {"perturb": perturb}
+            summary["gap"] = sim_result.success_rate - twin_summary["success_rate"]
+            table.add_row(
+                f"twin + so101 run ({perturb})",
+                f"{twin_summary['success_rate']:.2f}  ({twin_summary['success_low']:.2f}-"
+                f"{twin_summary['success_high']:.2f})",
+            )
+            if twin_result.exit_code:
+                console.print(f"[red]twin run stopped:[/] {twin_result.reason}", highlight=False)
+        console.print(table)
+        if as_json:
+            print(json.dumps(summary))
 
 
 def register(app: typer.Typer) -> None:

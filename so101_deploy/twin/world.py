@@ -20,6 +20,7 @@ from sim.arm_model import WRIST_CAMERA, arm_mjcf_path
 from sim.config import EnvConfig
 from sim.control import ControllerParams
 from sim.kinematics import ArmKinematics
+from sim.randomize import apply_visual_perturbation
 from sim.scene import GROUP_COLLISION, PhysicsTiming, build_model, euler_to_quat, wrist_camera_pose
 from sim.task import LiftTask
 
@@ -27,6 +28,8 @@ import mujoco
 import numpy as np
 
 PERTURBATION_KEYS = ("camera_offset", "light_scale", "latency_ms", "backlash_deg", "joint_noise_deg")
+# Scene looks applied by sim.randomize.apply_visual_perturbation (the held-out set uses them); "name" is a label.
+VISUAL_KEYS = ("lighting", "table_rgba", "table_texture")
 
 
 @dataclass
@@ -76,6 +79,8 @@ class TwinWorld:
         self._camera_id = self.model.camera(WRIST_CAMERA).id
         self._light_diffuse = self.model.light_diffuse.copy()
         self._headlight = self.model.vis.headlight.diffuse.copy()
+        self._visual: dict[str, Any] = {}
+        self._visual_snapshot = None
         self._set_camera_mount()
         self._goals: list[deque[tuple[float, float]]] = [deque() for _ in range(6)]
         self._held = np.zeros(6, dtype=bool)  # torque on: the actuator drives the joint
@@ -180,11 +185,16 @@ class TwinWorld:
             }
 
     def perturb(self, changes: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(changes) - set(PERTURBATION_KEYS))
+        """Apply gap perturbations; visual keys given together replace the previous visual ones."""
+        changes = {k: v for k, v in changes.items() if k != "name"}
+        unknown = sorted(set(changes) - set(PERTURBATION_KEYS) - set(VISUAL_KEYS))
         if unknown:
-            raise KeyError(f"unknown perturbation {unknown}; valid: {', '.join(PERTURBATION_KEYS)}")
+            valid = ", ".join((*PERTURBATION_KEYS, *VISUAL_KEYS))
+            raise KeyError(f"unknown perturbation {unknown}; valid: {valid}")
         with self.lock:
             for key, value in changes.items():
+                if key in VISUAL_KEYS:
+                    continue
                 if key == "camera_offset":
                     value = tuple(float(v) for v in value)
                     if len(value) != 6:
@@ -194,10 +204,18 @@ class TwinWorld:
                 else:
                     value = float(value)
                 setattr(self.perturbations, key, value)
+            if any(k in changes for k in VISUAL_KEYS):
+                self._visual = {k: changes[k] for k in VISUAL_KEYS if k in changes}
+            if self._visual_snapshot is not None:
+                self._visual_snapshot.restore(self.model)
+                self._visual_snapshot = None
             self._set_camera_mount()
             self.model.light_diffuse[:] = self._light_diffuse * self.perturbations.light_scale
             self.model.vis.headlight.diffuse[:] = self._headlight * self.perturbations.light_scale
-        return {"ok": True, "perturbations": dataclasses.asdict(self.perturbations)}
+            if self._visual:
+                self._visual_snapshot = apply_visual_perturbation(self.model, self._visual)
+            mujoco.mj_forward(self.model, self.data)
+        return {"ok": True, "perturbations": dataclasses.asdict(self.perturbations), "visual": self._visual}
 
     def _set_camera_mount(self) -> None:
         base = wrist_camera_pose(self.config.env.wrist_camera)

@@ -1,0 +1,50 @@
+"""`so101 eval --policy` (the runtime's calls in the sim) and `--twin` (twin + so101 run), plus held-out
+perturbations applied to the twin's world."""
+
+import json
+
+from sim.heldout import heldout_perturbations
+
+import numpy as np
+from typer.testing import CliRunner
+
+from so101_deploy.cli import app
+from so101_deploy.twin.world import TwinWorld
+
+runner = CliRunner()
+
+
+def test_eval_onnx_policy_in_sim_and_on_the_twin_with_heldout_perturbations(smoke_policy):
+    args = ["eval", "--policy", str(smoke_policy), "-n", "2", "env.episode_steps=20"]
+    result = runner.invoke(app, [*args, "--twin", "--perturb", "heldout", "--max-steps", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["sim"]["episodes"] == 2 and summary["sim"]["lengths"] == [10, 10]  # 20 ticks, repeat 2
+    assert summary["twin"]["episodes"] == 2 and summary["twin"]["exit_code"] == 0
+    assert summary["twin"]["perturb"] == "heldout"
+    assert summary["gap"] == summary["sim"]["success_rate"] - summary["twin"]["success_rate"]
+
+
+def test_eval_bad_input_exit_code_2(smoke_policy, tmp_path):
+    both = runner.invoke(app, ["eval", str(tmp_path), "--policy", str(smoke_policy)])
+    assert both.exit_code == 2 and "one of them" in both.output
+    bogus = runner.invoke(app, ["eval", "--policy", str(smoke_policy), "--perturb", "fog"])
+    assert bogus.exit_code == 2 and "'none' or 'heldout'" in bogus.output
+    missing = runner.invoke(app, ["eval", "--policy", str(tmp_path / "nope.onnx")])
+    assert missing.exit_code == 2 and "no such policy file" in missing.output
+
+
+def test_heldout_perturbation_changes_the_twin_camera_not_the_arm_and_can_be_undone():
+    world = TwinWorld()
+    try:
+        q = world.joint_positions()
+        nominal = world.render_camera().astype(int)
+        world.perturb(heldout_perturbations()[5])
+        changed = world.render_camera().astype(int)
+        assert np.abs(changed - nominal).mean() > 10  # other lighting, table and camera mount
+        assert world.perturbations.latency_ms > 100 and world.perturbations.backlash_deg > 0
+        np.testing.assert_array_equal(world.joint_positions(), q)
+        world.perturb({"lighting": {}, "camera_offset": [0.0] * 6})
+        assert np.abs(world.render_camera().astype(int) - nominal).mean() < 0.05
+    finally:
+        world.close_renderer()
