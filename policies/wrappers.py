@@ -52,6 +52,22 @@ def _fresh_observation(env: gym.Env, obs: Any) -> Any:
     return unwrapped.observe(render=True)
 
 
+def _step_through(env: gym.Env, actions) -> tuple:
+    """Step ``env`` with each action in turn, summing rewards and stopping at an episode end. Only the last
+    observation is rendered: the ones in between would be thrown away."""
+    total, n = 0.0, len(actions)
+    for i, action in enumerate(actions):
+        last = i == n - 1
+        with contextlib.nullcontext() if last else _suppress_render(env):
+            obs, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        if terminated or truncated:
+            if not last:
+                obs = _fresh_observation(env, obs)
+            break
+    return obs, total, terminated, truncated, info
+
+
 class TimeLimit(gym.Wrapper):
     """Truncate (not terminate) after ``max_steps`` steps: a time-out is not a failure state for bootstrapping."""
 
@@ -87,17 +103,7 @@ class ActionRepeat(gym.Wrapper):
         self.repeat = repeat
 
     def step(self, action):
-        total = 0.0
-        for i in range(self.repeat):
-            last = i == self.repeat - 1
-            with contextlib.nullcontext() if last else _suppress_render(self.env):
-                obs, reward, terminated, truncated, info = self.env.step(action)
-            total += float(reward)
-            if terminated or truncated:
-                if not last:
-                    obs = _fresh_observation(self.env, obs)
-                break
-        return obs, total, terminated, truncated, info
+        return _step_through(self.env, [action] * self.repeat)
 
 
 class ActionSequence(gym.Wrapper):
@@ -118,18 +124,7 @@ class ActionSequence(gym.Wrapper):
         )
 
     def step(self, action):
-        chunk = np.asarray(action).reshape(self.length, self.single_size)
-        total = 0.0
-        for i, sub in enumerate(chunk):
-            last = i == self.length - 1
-            with contextlib.nullcontext() if last else _suppress_render(self.env):
-                obs, reward, terminated, truncated, info = self.env.step(sub)
-            total += float(reward)
-            if terminated or truncated:
-                if not last:
-                    obs = _fresh_observation(self.env, obs)
-                break
-        return obs, total, terminated, truncated, info
+        return _step_through(self.env, np.asarray(action).reshape(self.length, self.single_size))
 
 
 class RescaleFromTanh(gym.ActionWrapper):
