@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,19 @@ class Twin:
             on_producer_exit=self.world.close_renderer,
         ).start()
         self.control = ControlServer(self, port=self.config.control_port).start()
+        self._wait_for_first_frame()
         return self
+
+    def _wait_for_first_frame(self, timeout_s: float = 20.0) -> None:
+        """Announce the twin only once its camera has rendered: creating the GL context stalls the process
+        for a moment, long enough for a servo ping sent during it to time out."""
+        deadline = time.monotonic() + timeout_s
+        while self.camera.frames_encoded == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the twin's camera rendered no frame in {timeout_s:g} s: {self.camera.last_error}"
+                )
+            time.sleep(0.02)
 
     def stop(self) -> None:
         for part in (self.control, self.camera, self.emulator):
