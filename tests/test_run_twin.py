@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -41,7 +42,10 @@ def _run_args(twin, policy, out, *extra):
 def test_run_drives_the_twin_end_to_end(twin, smoke_policy, tmp_path):
     writes_before = twin.emulator.count(Instruction.SYNC_WRITE)
     result = runner.invoke(
-        app, _run_args(twin, smoke_policy, tmp_path, "--episodes", "2", "--max-steps", "30", "--json")
+        app,
+        _run_args(
+            twin, smoke_policy, tmp_path, "--episodes", "2", "--max-steps", "30", "--save-frames", "--json"
+        ),
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
@@ -53,7 +57,12 @@ def test_run_drives_the_twin_end_to_end(twin, smoke_policy, tmp_path):
     assert len(ticks) == 60 and len(ticks[0]["joint_target"]) == 6
     assert (tmp_path / "summary.json").is_file() and (tmp_path / "telemetry.png").stat().st_size > 5000
     assert twin.torque_enabled() == dict.fromkeys(twin.calibration, False)
-    assert twin.state()["episode"] >= 3  # reset once at start-up + once per episode
+    assert twin.state()["episode"] >= 3
+    frames = np.load(tmp_path / "frames.npz")
+    assert frames["raw"].shape == (30, 240, 320, 3)  # the twin camera, one frame per policy step
+    assert (
+        frames["policy_view"].shape == (30, 3, 64, 64) and frames["policy_view"].dtype == np.uint8
+    )  # reset once at start-up + once per episode
 
 
 def test_contract_camera_mismatch_is_refused_before_motion(twin, smoke_policy, tmp_path):
@@ -121,4 +130,16 @@ def test_sigint_stops_with_torque_off(twin, smoke_policy, tmp_path):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130, out
+    assert not any(twin.torque_enabled().values())
+
+
+def test_servo_overload_stops_the_run_with_torque_off(twin, smoke_policy, tmp_path):
+    r = _runner(twin, smoke_policy, tmp_path)
+    thread, box = _run_in_thread(r)
+    time.sleep(3.0)
+    twin.emulator.faults.error_bits[2] = 0x20  # shoulder_lift reports overload
+    thread.join(timeout=30)
+    twin.emulator.faults.error_bits.clear()
+    result = box["result"]
+    assert result.exit_code == 1 and "shoulder_lift" in result.reason and "overload" in result.reason.lower()
     assert not any(twin.torque_enabled().values())

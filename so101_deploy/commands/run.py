@@ -56,6 +56,10 @@ def run(
     out: Annotated[
         Path | None, typer.Option("--out", help="Telemetry folder (default runs/run-<time>).")
     ] = None,
+    save_frames: Annotated[
+        bool,
+        typer.Option("--save-frames", help="Also save raw and policy-view frames (frames.npz in --out)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON summary as the last line.")] = False,
 ) -> None:
     """Fixed-rate loop: camera -> contract preprocessing -> ONNX policy -> controller -> safety -> servos."""
@@ -80,6 +84,7 @@ def run(
         return_to_rest=return_to_rest,
         out_dir=str(out_dir),
         packet_timeout_ms=packet_timeout_ms,
+        save_frames=save_frames,
     )
     if twin:
         judge = TwinJudge(twin, seed=seed)

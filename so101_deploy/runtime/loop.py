@@ -64,6 +64,7 @@ class RunConfig:
     return_to_rest: bool = False
     out_dir: str = ""  # telemetry (ticks.jsonl, summary.json, telemetry.png); empty = none
     packet_timeout_ms: float = 20.0
+    save_frames: bool = False  # frames.npz in out_dir: raw camera and policy-view images at each policy step
     safety: SafetyConfig = field(default_factory=SafetyConfig)
 
 
@@ -111,6 +112,7 @@ class Runner:
         self.bus: FeetechBus | None = None
         self.camera: Camera | None = None
         self.torque = False
+        self.frames: list[tuple[int, int, np.ndarray, np.ndarray]] = []
 
     # -- start-up -----------------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -225,6 +227,8 @@ class Runner:
             code, reason = 130, "interrupted: stopped, torque off"
         finally:
             self._shutdown()
+        if cfg.save_frames and cfg.out_dir and self.frames:
+            self._save_frames(Path(cfg.out_dir) / "frames.npz")
         successes = [e["success"] for e in episodes]
         summary = telemetry.close(
             extra={
@@ -236,6 +240,18 @@ class Runner:
             }
         )
         return RunResult(code, reason, episodes, summary)
+
+    def _save_frames(self, path: Path) -> None:
+        """What the camera delivered and what the policy saw, per policy step (for sim/real comparisons)."""
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez_compressed(
+            tmp,
+            episode=np.array([f[0] for f in self.frames]),
+            tick=np.array([f[1] for f in self.frames]),
+            raw=np.stack([f[2] for f in self.frames]),
+            policy_view=np.stack([f[3] for f in self.frames]),
+        )
+        tmp.replace(path)
 
     def _shutdown(self) -> None:
         if self.bus is not None:
@@ -323,7 +339,10 @@ class Runner:
                     low_dim = [q.astype(np.float32)]
                     if any(k.name == "prev_action" for k in contract.low_dim):
                         low_dim.append(prev_action)
-                    stacked = self.policy.stacker.push(self.policy.preprocess(image))
+                    view = self.policy.preprocess(image)
+                    stacked = self.policy.stacker.push(view)
+                    if cfg.save_frames:
+                        self.frames.append((episode, tick, frame.image, view))
                     record.preprocess_ms = (time.perf_counter() - t) * 1e3
                     t = time.perf_counter()
                     out = self.policy.run(stacked[None], np.concatenate(low_dim)[None])[0]
