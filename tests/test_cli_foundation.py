@@ -59,20 +59,31 @@ def test_doctor_exits_nonzero_with_apt_command_when_rendering_cannot_work(monkey
 
 
 DEPLOY_PACKAGES = ("so101_deploy", "calibration")
-DEPLOY_MODULES = ("policies.contract", "policies.onnx_policy", "sim.scene", "sim.kinematics", "sim.control")
-TRAINING_ONLY = ("so101_deploy.commands.train",)
+DEPLOY_MODULES = (
+    "policies.contract",
+    "policies.onnx_policy",
+    "sim.scene",
+    "sim.kinematics",
+    "sim.control",
+    "sim.task",
+    "sim.randomize",
+)
+# Packages of the `train` extra: the deploy path (run, calibrate, twin) must import none of them.
+TRAIN_EXTRA = {"torch", "gymnasium", "onnx", "tensorboard", "stable_baselines3"}
 
 
 def test_deploy_path_imports_without_torch():
-    """`so101 run`, `calibrate` and `twin` must work with only the core installed: import them with torch hidden."""
+    """`so101 run`, `calibrate` and `twin` must work with only the core installed: import them with the
+    training extra (torch, gymnasium, onnx, ...) hidden."""
     code = textwrap.dedent(
         f"""
         import importlib, importlib.util, pkgutil, sys
-        class NoTorch:
+        TRAIN_EXTRA = {TRAIN_EXTRA!r}
+        class NoTrainingExtra:
             def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is hidden for this test")
-        sys.meta_path.insert(0, NoTorch())
+                if name.split(".")[0] in TRAIN_EXTRA:
+                    raise ImportError(name + " (training extra) is hidden for this test")
+        sys.meta_path.insert(0, NoTrainingExtra())
         names = []
         for pkg in {DEPLOY_PACKAGES!r}:
             mod = importlib.import_module(pkg)
@@ -80,7 +91,7 @@ def test_deploy_path_imports_without_torch():
         names += [m for m in {DEPLOY_MODULES!r} if importlib.util.find_spec(m) is not None]
         for name in names:
             importlib.import_module(name)
-        assert "torch" not in sys.modules
+        assert not TRAIN_EXTRA & set(sys.modules)
         print(len(names))
         """
     )
