@@ -290,8 +290,8 @@ class Runner:
         failures = BusFailureCounter(cfg.safety)
         self.policy.reset()
         q = self.arm.read_rad()
+        # What the servos hold now; like the sim's targets, it is also the controller's reference.
         last_command = q.copy()
-        last_targets = None
         actions: list[np.ndarray] = []
         action = np.zeros(contract.action.size)
         prev_action = np.zeros(contract.action.size, np.float32)
@@ -351,7 +351,7 @@ class Runner:
                 action = np.asarray(actions.pop(0), dtype=np.float64)
                 prev_action = action.astype(np.float32)
             wish = action_to_joint_targets(
-                q, action, self.params, self.kinematics, previous_targets=last_targets
+                q, action, self.params, self.kinematics, previous_targets=last_command
             )
             safe = self.safety.apply(q, last_command, wish)
             record.compute_ms = (time.perf_counter() - compute_start) * 1e3
@@ -366,7 +366,7 @@ class Runner:
                         break
                     record.events.append(f"bus_write_failed: {exc}")
             record.bus_write_ms = (time.perf_counter() - t) * 1e3
-            last_command, last_targets = safe.target, wish
+            last_command = safe.target
             record.joint_pos, record.joint_target = q.tolist(), safe.target.tolist()
             record.action = action.tolist()
             telemetry.add(record)
