@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -27,25 +28,31 @@ def read_evals(run_dir: Path) -> list[dict[str, float]]:
     return [{k: float(r[k]) for k in keys} for r in rows]
 
 
-def plot(run_dir: Path, out: Path, title: str, command: str) -> dict:
+def plot(run_dir: Path, out: Path, title: str, command: str, compare: list[tuple[Path, str]] = ()) -> dict:
     evals = read_evals(run_dir)
     if not evals:
         raise SystemExit(f"{run_dir}/metrics.csv has no eval rows yet")
     frames = [e["frame"] for e in evals]
-    fig, (ax, ax_r) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(2, 1))
+    fig, (ax, ax_r) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True, height_ratios=(2, 1))
     ax.fill_between(frames, [e["success_low"] for e in evals], [e["success_high"] for e in evals], alpha=0.25,
                     label="95% Wilson interval")  # fmt: skip
     ax.plot(frames, [e["success_rate"] for e in evals], marker="o", ms=3, label="eval success rate")
+    ax_r.plot(frames, [e["episode_return"] for e in evals], color="tab:blue")
+    for other, label in compare:
+        rows = read_evals(other)
+        xs = [e["frame"] for e in rows]
+        ax.plot(xs, [e["success_rate"] for e in rows], marker="x", ms=3, ls=":", color="tab:red", label=label)
+        ax_r.plot(xs, [e["episode_return"] for e in rows], ls=":", color="tab:red")
     ax.axhline(0.9, color="grey", ls="--", lw=0.8)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("success rate")
-    ax.legend(loc="lower right")
+    ax.legend(loc="center right", fontsize=8)
     ax.set_title(title)
-    ax_r.plot(frames, [e["episode_return"] for e in evals], color="tab:green")
     ax_r.set_ylabel("eval return")
-    ax_r.set_xlabel(f"env frames (wall time {evals[-1]['time_s'] / 3600:.2f} h)")
-    fig.text(0.01, 0.005, command, fontsize=6, family="monospace")
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    ax_r.set_xlabel(f"env frames (wall time {evals[-1]['time_s'] / 3600:.2f} h on a shared 2-core CPU)")
+    footer = "\n".join(textwrap.wrap(command, 150))
+    fig.text(0.01, 0.005, footer, fontsize=5.5, family="monospace", va="bottom")
+    fig.tight_layout(rect=(0, 0.015 * (footer.count("\n") + 2), 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -64,7 +71,7 @@ def plot(run_dir: Path, out: Path, title: str, command: str) -> dict:
     }
 
 
-def train(preset: str, overrides: list[str]) -> Path:
+def train(preset: str, overrides: list[str], command: str) -> Path:
     from policies.drqv2.config import TrainConfig
     from policies.drqv2.trainer import Trainer, resolve_run_dir
     from so101_deploy.config import load_config, save_resolved
@@ -72,6 +79,7 @@ def train(preset: str, overrides: list[str]) -> Path:
     cfg = load_config(TrainConfig, preset, overrides)
     run_dir = resolve_run_dir(cfg)
     save_resolved(cfg, run_dir / "config.yaml")
+    (run_dir / "command.txt").write_text(command + "\n")
     Trainer(cfg, run_dir).run()
     return run_dir
 
@@ -82,12 +90,20 @@ def main(default_preset: str | None = None, default_out: str | None = None, defa
     parser.add_argument("--out", default=default_out, required=default_out is None)
     parser.add_argument("--title", default=default_title)
     parser.add_argument("--plot-only", type=Path, default=None, help="plot an existing run directory")
+    parser.add_argument("--compare", action="append", default=[], metavar="RUN_DIR:LABEL",
+                        help="also draw another run's success curve (e.g. an ablation)")  # fmt: skip
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     command = "python " + " ".join(sys.argv)
-    run_dir = args.plot_only if args.plot_only else train(args.preset, args.overrides)
+    if args.plot_only:
+        run_dir = args.plot_only
+        saved = run_dir / "command.txt"
+        command = saved.read_text().strip() if saved.exists() else f"(run directory {run_dir})"
+    else:
+        run_dir = train(args.preset, args.overrides, command)
     title = args.title or f"DrQ-v2, preset {args.preset}"
-    print(json.dumps(plot(run_dir, Path(args.out), title, command)))
+    compare = [(Path(c.split(":", 1)[0]), c.split(":", 1)[1]) for c in args.compare]
+    print(json.dumps(plot(run_dir, Path(args.out), title, command, compare)))
 
 
 if __name__ == "__main__":

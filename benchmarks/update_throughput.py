@@ -178,10 +178,11 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--chunk", type=int, default=None, help="override AgentConfig.update_chunk")
     parser.add_argument("--bf16", action="store_true", help="also time ours with precision=bf16")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0 = all cores)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
 
     cfg = AgentConfig(batch_size=args.batch, use_low_dim=False)
     if args.chunk is not None:
@@ -222,9 +223,10 @@ def main() -> None:
     gemm = gemm_gflops(device)
 
     med = {name: statistics.median(v) for name, v in times.items()}
+    load = os.getloadavg()[0]  # other processes on the machine skew absolute times, less so the ratio
     print(f"device {device}, threads {torch.get_num_threads()}, batch {args.batch}, obs 9x{args.size}x{args.size}, "
           f"{flops / 1e9:.1f} GFLOP per update, update_chunk {cfg.update_chunk}")  # fmt: skip
-    print(f"GEMM fp32 {gemm:.0f} GFLOP/s")
+    print(f"GEMM fp32 {gemm:.0f} GFLOP/s; load average {load:.2f} on {os.cpu_count()} cores")
     for name, t in med.items():
         print(f"{name:10s} median {t * 1e3:8.1f} ms  min {min(times[name]) * 1e3:8.1f} ms  "
               f"{flops / t / 1e9:6.0f} GFLOP/s  {args.batch / t:7.0f} samples/s")  # fmt: skip
@@ -241,6 +243,7 @@ def main() -> None:
         "gflops": round(flops / med["ours"] / 1e9, 1),
         "plain_gflops": round(flops / med["plain"] / 1e9, 1),
         "gemm_gflops": round(gemm, 1),
+        "loadavg_1min": round(load, 2),
     }
     if "ours_bf16" in med:
         result["ours_bf16_ms"] = round(med["ours_bf16"] * 1e3, 1)

@@ -13,6 +13,17 @@ from policies.drqv2.networks import grid_sample_shift, random_shift
 from policies.drqv2.schedules import schedule
 
 SIZE = 20
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks: a second OpenMP thread only adds barrier waits (and stalls badly on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 SPEC = ObsSpec(rgb_shape=(9, SIZE, SIZE), low_dim=6, privileged=5, action_dim=4)
 SMALL = AgentConfig(feature_dim=8, hidden_dim=32, batch_size=8, num_expl_frames=100, stddev_schedule="0.2")
 

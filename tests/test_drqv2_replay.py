@@ -99,6 +99,18 @@ def test_nstep_stops_at_the_newest_written_step_of_an_unfinished_episode():
     np.testing.assert_array_equal(b["next_obs"]["low_dim_state"][:, 0], [2])
 
 
+def test_an_episode_cut_by_a_new_start_ends_as_truncated():
+    replay = ReplayBuffer(100, 1, SPEC, frame_stack=1, nstep=3, discount=0.5)
+    stacker = FrameStacker(1)
+    replay.add_first(0, obs(stacker, 0, True))
+    for k in (1, 2):  # an episode interrupted mid-way (e.g. training stopped, then resumed with this replay)
+        replay.add(0, np.zeros(2, np.float32), 1.0, obs(stacker, k, False), False, False)
+    play(replay, 0, 100, [1.0] * 5, "truncated")
+    b = replay.gather(np.zeros(2, int), np.array([1, 0]))
+    np.testing.assert_array_equal(b["next_obs"]["low_dim_state"][:, 0], [2, 2])  # not 100 (the next episode)
+    np.testing.assert_allclose(b["discount"][:, 0], [0.5, 0.25])  # bootstrapped, not terminal
+
+
 def test_samples_never_cross_episodes_or_reach_overwritten_frames():
     replay = ReplayBuffer(2 * 23, 2, SPEC, frame_stack=3, nstep=3, discount=0.9, seed=3)
     value = 0

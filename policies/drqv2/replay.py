@@ -77,7 +77,13 @@ class ReplayBuffer:
         return slot
 
     def add_first(self, stream: int, obs: dict[str, np.ndarray]) -> None:
-        """Start an episode on ``stream`` with its reset observation (a reset is not a transition)."""
+        """Start an episode on ``stream`` with its reset observation (a reset is not a transition).
+
+        An unfinished episode on the stream (training resumed with a saved replay) ends there as truncated:
+        its transitions stay usable and bootstrap, and none crosses into the new episode.
+        """
+        if self.written[stream] > 0:
+            self.last[self._slot(stream, self.written[stream] - 1)] = True
         slot = self._write(stream, obs)
         self.action[slot] = 0.0
         self.reward[slot] = 0.0
