@@ -1,6 +1,7 @@
 """Time one DrQ-v2 update (batch 256, 9x84x84) against a plain PyTorch implementation of the same computation.
 
-Both run in this process, interleaved round by round, on the same batch; the printed ratio is median(plain) /
+Each variant runs in its own worker process (allocator settings are per process), on the same batch, and the
+workers take turns round by round so no two ever compute at once; the printed ratio is median(plain) /
 median(ours). "Plain" is the update written the straightforward way (as in the paper's repository): NCHW float
 tensors, bilinear grid_sample augmentation on the whole batch, one encoder pass over 256 samples, default
 thread settings. "Ours" is policies.drqv2.agent with its defaults (channels-last convolutions, normalisation
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import statistics
 import time
@@ -29,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import AgentConfig
+from policies.drqv2.trainer import configure_cpu_process
 
 ACTION_DIM = 4
 
@@ -170,6 +173,57 @@ def make_batch(batch: int, size: int, device: torch.device) -> dict:
     }
 
 
+VARIANTS = {
+    # name: (implementation, process setup as the trainer does it, precision)
+    "plain": ("plain", False, "fp32"),
+    "ours": ("ours", True, "fp32"),
+    "plain_tuned": ("plain", True, "fp32"),  # plain + our allocator setting: what the rest of "ours" is worth
+    "ours_bf16": ("ours", True, "bf16"),
+}
+
+
+def worker(name: str, conn, args: argparse.Namespace) -> None:
+    """One variant in its own process (allocator settings are per process); times one update per request."""
+    impl, tuned, precision = VARIANTS[name]
+    device = torch.device(args.device)
+    if tuned and device.type == "cpu":
+        configure_cpu_process(args.threads)
+    else:
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    batch = make_batch(args.batch, args.size, device)
+    torch.manual_seed(0)
+    if impl == "plain":
+        plain = PlainDrQV2(9, args.size, device)
+        o, n = batch["obs"]["rgb"], batch["next_obs"]["rgb"]
+
+        def run() -> None:
+            plain.update(o, batch["action"], batch["reward"], batch["discount"], n)
+    else:
+        cfg = AgentConfig(batch_size=args.batch, use_low_dim=False, precision=precision)
+        if args.chunk is not None:
+            cfg.update_chunk = args.chunk
+        spec = ObsSpec(rgb_shape=(9, args.size, args.size), low_dim=6, privileged=20, action_dim=ACTION_DIM)
+        agent = DrQV2Agent(spec, cfg, device=device, seed=0)
+
+        def run() -> None:
+            agent.update(batch, 10**6)  # past exploration: the update is the same at any frame
+
+    flops = 0
+    if name == "plain":
+        with FlopCounterMode(display=False) as counter:
+            run()
+        flops = counter.get_total_flops()
+    for _ in range(2):  # warm-up: allocator, oneDNN primitive caches
+        run()
+    conn.send(("ready", flops))
+    while conn.recv() == "run":
+        sync(device)
+        t = time.perf_counter()
+        run()
+        sync(device)
+        conn.send(time.perf_counter() - t)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -178,64 +232,50 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--chunk", type=int, default=None, help="override AgentConfig.update_chunk")
     parser.add_argument("--bf16", action="store_true", help="also time ours with precision=bf16")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0 = all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads in every variant (0 = all cores)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
-    if device.type == "cpu":
-        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    names = [n for n in VARIANTS if args.bf16 or n != "ours_bf16"]
 
-    cfg = AgentConfig(batch_size=args.batch, use_low_dim=False)
-    if args.chunk is not None:
-        cfg.update_chunk = args.chunk
-    spec = ObsSpec(rgb_shape=(9, args.size, args.size), low_dim=6, privileged=20, action_dim=ACTION_DIM)
-    batch = make_batch(args.batch, args.size, device)
-    frame = 10**6  # past exploration: the update is the same at any frame
-
-    torch.manual_seed(0)
-    plain = PlainDrQV2(9, args.size, device)
-    ours = DrQV2Agent(spec, cfg, device=device, seed=0)
-    runners = {
-        "plain": lambda: plain.update(
-            batch["obs"]["rgb"], batch["action"], batch["reward"], batch["discount"], batch["next_obs"]["rgb"]
-        ),  # fmt: skip
-        "ours": lambda: ours.update(batch, frame),
-    }
-    if args.bf16:
-        ours_bf16 = DrQV2Agent(
-            spec, AgentConfig(**{**cfg.__dict__, "precision": "bf16"}), device=device, seed=0
-        )
-        runners["ours_bf16"] = lambda: ours_bf16.update(batch, frame)
-
-    with FlopCounterMode(display=False) as counter:
-        runners["plain"]()
-    flops = counter.get_total_flops()
-    for run in runners.values():  # warm-up (allocator, oneDNN primitive caches)
-        run()
-        run()
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            sync(device)
-            t = time.perf_counter()
-            run()
-            sync(device)
-            times[name].append(time.perf_counter() - t)
+    ctx = mp.get_context("spawn")
+    workers = {}
+    for name in names:  # built one after another, so no two variants ever compute at the same time
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(name, child, args), daemon=True)
+        proc.start()
+        _, flops = parent.recv()
+        workers[name] = (proc, parent)
+        if name == "plain":
+            total_flops = flops
+    times: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for _ in range(args.rounds):
+            for name, (_, conn) in workers.items():
+                conn.send("run")
+                times[name].append(conn.recv())
+    finally:
+        for proc, conn in workers.values():
+            conn.send("stop")
+            proc.join(timeout=30)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
     gemm = gemm_gflops(device)
 
     med = {name: statistics.median(v) for name, v in times.items()}
     load = os.getloadavg()[0]  # other processes on the machine skew absolute times, less so the ratio
+    flops = total_flops
     print(f"device {device}, threads {torch.get_num_threads()}, batch {args.batch}, obs 9x{args.size}x{args.size}, "
-          f"{flops / 1e9:.1f} GFLOP per update, update_chunk {cfg.update_chunk}")  # fmt: skip
+          f"{flops / 1e9:.1f} GFLOP per update, {args.rounds} interleaved rounds")  # fmt: skip
     print(f"GEMM fp32 {gemm:.0f} GFLOP/s; load average {load:.2f} on {os.cpu_count()} cores")
     for name, t in med.items():
-        print(f"{name:10s} median {t * 1e3:8.1f} ms  min {min(times[name]) * 1e3:8.1f} ms  "
+        print(f"{name:12s} median {t * 1e3:8.1f} ms  min {min(times[name]) * 1e3:8.1f} ms  "
               f"{flops / t / 1e9:6.0f} GFLOP/s  {args.batch / t:7.0f} samples/s")  # fmt: skip
     result = {
         "device": str(device),
         "batch": args.batch,
         "image": args.size,
         "threads": torch.get_num_threads(),
-        "update_chunk": cfg.update_chunk,
         "gflop_per_update": round(flops / 1e9, 2),
         "ours_ms": round(med["ours"] * 1e3, 1),
         "plain_ms": round(med["plain"] * 1e3, 1),
@@ -243,6 +283,8 @@ def main() -> None:
         "gflops": round(flops / med["ours"] / 1e9, 1),
         "plain_gflops": round(flops / med["plain"] / 1e9, 1),
         "gemm_gflops": round(gemm, 1),
+        "plain_tuned_ms": round(med["plain_tuned"] * 1e3, 1),
+        "ratio_vs_plain_tuned": round(med["plain_tuned"] / med["ours"], 2),
         "loadavg_1min": round(load, 2),
     }
     if "ours_bf16" in med:

@@ -16,6 +16,7 @@ drives every budget, period and schedule. Updates are owed at one per ``update_e
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime
 import os
 import signal
@@ -53,6 +54,24 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name} but CUDA is not available here; use device=auto or device=cpu")
     return device
+
+
+def configure_cpu_process(threads: int = 0) -> None:
+    """Torch threads, and glibc's malloc told to keep large freed blocks instead of returning them to the OS.
+
+    By default glibc serves every allocation above 32 MB with a fresh mmap and unmaps it on free, so each
+    update would pay page faults and kernel zero-fill for its big activation buffers (about half the time of a
+    plain batch-256 update on this CPU). Raising M_MMAP_THRESHOLD and M_TRIM_THRESHOLD keeps that memory in
+    the heap for reuse. No-op where glibc is absent.
+    """
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameter numbers from <malloc.h>
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
 
 
 def resolve_run_dir(cfg: TrainConfig) -> Path:
@@ -194,7 +213,10 @@ class Trainer:
         self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
         self.console = console or Console()
         self.device = resolve_device(cfg.device)
-        torch.set_num_threads(cfg.torch_threads or os.cpu_count() or 1)
+        if self.device.type == "cpu":
+            configure_cpu_process(cfg.torch_threads)
+        else:
+            torch.set_num_threads(cfg.torch_threads or os.cpu_count() or 1)
         self.counters = {"frame": 0, "iteration": 0, "episode": 0, "update": 0}
         self._stop = False
 
