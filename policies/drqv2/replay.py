@@ -203,9 +203,9 @@ class ReplayBuffer:
     # -- persistence (optional: a full buffer is gigabytes) ------------------------------------------------
     def state_dict(self) -> dict:
         names = ("low_dim", "privileged", "action", "reward", "step", "terminated", "last", "written")
-        state = {name: torch.from_numpy(getattr(self, name).copy()) for name in names}
+        state = {name: torch.from_numpy(getattr(self, name)) for name in names}  # shares memory: no 2nd copy
         if self.frames is not None:
-            state["frames"] = torch.from_numpy(self.frames.copy())
+            state["frames"] = torch.from_numpy(self.frames)
         state["rng"] = json.dumps(self.rng.bit_generator.state)
         return state
 
