@@ -28,7 +28,14 @@ def read_evals(run_dir: Path) -> list[dict[str, float]]:
     return [{k: float(r[k]) for k in keys} for r in rows]
 
 
-def plot(run_dir: Path, out: Path, title: str, command: str, compare: list[tuple[Path, str]] = ()) -> dict:
+def plot(
+    run_dir: Path,
+    out: Path,
+    title: str,
+    command: str,
+    compare: list[tuple[Path, str]] = (),
+    marks: list[tuple[float, str]] = (),
+) -> dict:
     evals = read_evals(run_dir)
     if not evals:
         raise SystemExit(f"{run_dir}/metrics.csv has no eval rows yet")
@@ -43,6 +50,10 @@ def plot(run_dir: Path, out: Path, title: str, command: str, compare: list[tuple
         xs = [e["frame"] for e in rows]
         ax.plot(xs, [e["success_rate"] for e in rows], marker="x", ms=3, ls=":", color="tab:red", label=label)
         ax_r.plot(xs, [e["episode_return"] for e in rows], ls=":", color="tab:red")
+    for frame, label in marks:
+        for axis in (ax, ax_r):
+            axis.axvline(frame, color="tab:orange", lw=0.8)
+        ax.text(frame, 0.5, f" {label}", color="tab:orange", fontsize=7, rotation=90, va="center")
     ax.axhline(0.9, color="grey", ls="--", lw=0.8)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("success rate")
@@ -92,6 +103,8 @@ def main(default_preset: str | None = None, default_out: str | None = None, defa
     parser.add_argument("--plot-only", type=Path, default=None, help="plot an existing run directory")
     parser.add_argument("--compare", action="append", default=[], metavar="RUN_DIR:LABEL",
                         help="also draw another run's success curve (e.g. an ablation)")  # fmt: skip
+    parser.add_argument("--mark", action="append", default=[], metavar="FRAME:LABEL",
+                        help="vertical line at an env frame (e.g. where a run was resumed)")  # fmt: skip
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     command = "python " + " ".join(sys.argv)
@@ -103,7 +116,8 @@ def main(default_preset: str | None = None, default_out: str | None = None, defa
         run_dir = train(args.preset, args.overrides, command)
     title = args.title or f"DrQ-v2, preset {args.preset}"
     compare = [(Path(c.split(":", 1)[0]), c.split(":", 1)[1]) for c in args.compare]
-    print(json.dumps(plot(run_dir, Path(args.out), title, command, compare)))
+    marks = [(float(m.split(":", 1)[0]), m.split(":", 1)[1]) for m in args.mark]
+    print(json.dumps(plot(run_dir, Path(args.out), title, command, compare, marks)))
 
 
 if __name__ == "__main__":
