@@ -82,3 +82,19 @@ def test_training_into_an_existing_run_is_refused(smoke_run):
     run_dir, _ = smoke_run
     result = runner.invoke(app, ["train", "--preset", "smoke", f"run_dir={run_dir}"], env={"COLUMNS": "300"})
     assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_state_mode_with_action_chunks_and_demos_trains_and_evaluates(tmp_path):
+    run_dir = tmp_path / "state"
+    args = ["train", "--preset", "smoke", f"run_dir={run_dir}", "env.obs=state", "env.action_sequence=2",
+            "demo_episodes=2", "demo_ratio=0.5", "eval_video=false"]  # fmt: skip
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "demos: kept" in result.output
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert payload["obs_spec"]["rgb_shape"] is None
+    assert payload["obs_spec"]["action_dim"] == 8  # 2 chunked actions x (dx dy dz gripper)
+    assert payload["counters"]["update"] > 0
+    result = runner.invoke(app, ["eval", str(run_dir), "-n", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["episodes"] == 1
