@@ -48,3 +48,20 @@ def test_heldout_perturbation_changes_the_twin_camera_not_the_arm_and_can_be_und
         assert np.abs(world.render_camera().astype(int) - nominal).mean() < 0.05
     finally:
         world.close_renderer()
+
+
+def test_checkpoint_eval_judges_the_task_it_trained_on_without_its_randomisation(smoke_run, tmp_path):
+    """The ONNX contract does not carry the task: a stage-2 checkpoint must not be judged on stage 3."""
+    import torch
+
+    from so101_deploy.commands.eval import _trained_task
+
+    run_dir, _ = smoke_run
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    payload["config"]["env"]["stage"] = 2
+    payload["config"]["env"]["episode_steps"] = 37
+    payload["config"]["env"]["randomization"]["lighting"]["enabled"] = True
+    torch.save(payload, tmp_path / "checkpoint.pt")
+    task = _trained_task(tmp_path / "checkpoint.pt")
+    assert (task.stage, task.episode_steps) == (2, 37)
+    assert not task.randomization.lighting.enabled

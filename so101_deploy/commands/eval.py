@@ -46,7 +46,8 @@ def evaluate(
     """Success rate (95% Wilson interval), mean return and length over N seeded episodes.
 
     A checkpoint runs in the sim; --policy policy.onnx runs the exported file through the runtime's calls;
-    --twin adds the same policy through twin + run, beside its plain-sim success.
+    --twin adds the same policy through twin + run, beside its plain-sim success. A checkpoint is judged on the
+    task it trained on; an ONNX file does not record its task, so give it env.stage=N if it is not stage 3.
     """
     if policy is not None and checkpoint is not None and "=" in str(checkpoint):
         # with --policy there is no checkpoint: the first positional word is already an override
@@ -107,6 +108,30 @@ def evaluate(
         print(json.dumps(summary))
 
 
+def _trained_task(checkpoint: Path):
+    """The task a checkpoint trained on (stage, episode length, camera, ...) with randomisation off.
+
+    The ONNX contract fixes what the policy reads and writes but not the task, so without this a stage-2
+    checkpoint would be judged on the default stage 3. Randomisation is left off: the sim column is the
+    nominal task, and the twin brings its own perturbations (``--perturb``).
+    """
+    import dataclasses
+
+    from sim.config import EnvConfig
+    from sim.randomize import RandomizationConfig
+
+    from policies.drqv2.checkpoint import config_from_dict, load_checkpoint
+
+    payload = load_checkpoint(checkpoint)
+    if payload.get("algo") == "sac":
+        from policies.sb3_baseline import sac_config_from_dict
+
+        env: EnvConfig = sac_config_from_dict(payload["config"]).env
+    else:
+        env = config_from_dict(payload["config"]).env
+    return dataclasses.replace(env, randomization=RandomizationConfig())
+
+
 def _evaluate_policy(
     checkpoint: Path | None,
     policy: Path | None,
@@ -140,7 +165,8 @@ def _evaluate_policy(
             bad = [o for o in overrides if not o.split("=", 1)[0].startswith("env.")]
             if bad:
                 raise ConfigError(f"eval accepts env.* overrides only (e.g. env.stage=4), got '{bad[0]}'")
-            base = TrainConfig(env=env_config_for(onnx_policy.contract, EnvConfig()))
+            task = _trained_task(checkpoint) if checkpoint is not None else EnvConfig()
+            base = TrainConfig(env=env_config_for(onnx_policy.contract, task))
             env_cfg = apply_overrides(base, overrides).env
         except (ConfigError, FileNotFoundError, ValueError, KeyError, PolicyLoadError) as exc:
             console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
