@@ -9,7 +9,7 @@ import torch
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.checkpoint import load_agent, save_checkpoint
 from policies.drqv2.config import AgentConfig, TrainConfig
-from policies.drqv2.networks import grid_sample_shift, random_shift
+from policies.drqv2.networks import Encoder, grid_sample_shift, random_shift
 from policies.drqv2.schedules import schedule
 
 SIZE = 20
@@ -119,7 +119,8 @@ def test_encoder_learns_through_the_critic_only_and_target_critic_moves_by_tau()
     for module in (agent.encoder, agent.critic):
         module.zero_grad(set_to_none=True)
     features = agent.encoder(b["obs"]["rgb"]).detach()
-    agent._update_actor(features, b["obs"], std=0.2)
+    size = features.shape[0]
+    agent._update_actor([features[: size // 2], features[size // 2 :]], b["obs"], std=0.2, chunk=size // 2)
     assert all(p.grad is None for p in agent.encoder.parameters())
     assert all(p.grad is None for p in agent.critic.parameters())
 
@@ -162,6 +163,26 @@ def test_chunked_update_equals_whole_batch_update():
         torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)
     for p1, p2 in zip(whole.actor.parameters(), chunked.actor.parameters(), strict=True):
         torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)
+
+
+def test_encoder_feature_order_is_saved_and_old_encoders_load_with_the_papers_order():
+    """Features are flattened (H, W, C) (a free view of channels-last maps); an encoder saved before the order
+    was recorded is (C, H, W) and must still compute what it computed then, in either memory layout."""
+    torch.manual_seed(0)
+    rgb = torch.randint(0, 256, (3, 9, 84, 84), dtype=torch.uint8)
+    new = Encoder(9, 84, channels_last=True)
+    features = new(rgb)
+    state = new.state_dict()
+    assert bool(state["hwc_features"])
+    for channels_last in (True, False):
+        same = Encoder(9, 84, channels_last=channels_last)
+        same.load_state_dict(state)
+        torch.testing.assert_close(same(rgb), features, rtol=1e-4, atol=1e-4)
+        legacy = Encoder(9, 84, channels_last=channels_last)
+        legacy.load_state_dict({k: v for k, v in state.items() if k != "hwc_features"})
+        assert legacy.feature_order == "chw"
+        chw = features.view(3, 35, 35, 32).permute(0, 3, 1, 2).reshape(3, -1)
+        torch.testing.assert_close(legacy(rgb), chw, rtol=1e-4, atol=1e-4)
 
 
 def test_checkpoint_round_trip_gives_identical_next_actions(tmp_path):

@@ -32,7 +32,13 @@ def conv_output_size(image_size: int) -> int:
 
 
 class Encoder(nn.Module):
-    """uint8 frame stack (B, 3k, S, S) -> flat features. Normalisation is inside, so nobody upstream does it twice."""
+    """uint8 frame stack (B, 3k, S, S) -> flat features. Normalisation is inside, so nobody upstream does it twice.
+
+    The last feature map is flattened in (H, W, C) order: with channels-last memory that is a free view, where the
+    paper's (C, H, W) order costs a copy of the whole activation (40 MB at batch 256) forward and backward. The
+    order is only a fixed permutation of the trunk's input columns, so it is the same model; it is saved with
+    the weights (buffer ``hwc_features``), and encoders saved before it was recorded load as (C, H, W).
+    """
 
     def __init__(self, in_channels: int, image_size: int, channels_last: bool = False):
         super().__init__()
@@ -41,13 +47,23 @@ class Encoder(nn.Module):
         )
         self.repr_dim = 32 * conv_output_size(image_size) ** 2
         self.channels_last = channels_last
+        # saved with the weights; a plain bool tensor so that tracing exporters (ONNX) read the state dict
+        self.register_buffer("hwc_features", torch.tensor(True))
+        self.feature_order = "hwc"
         self.apply(orthogonal_init)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        key = prefix + "hwc_features"
+        if prefix + "convs.0.weight" in state_dict and key not in state_dict:
+            state_dict[key] = torch.tensor(False)  # saved before the order was recorded: (C, H, W)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.feature_order = "hwc" if bool(self.hwc_features) else "chw"
 
     def forward(self, rgb: Tensor) -> Tensor:
         x = rgb.float()
         if self.channels_last:
-            # oneDNN's NHWC convolutions are the fast path on CPU; the flatten below keeps the C,H,W feature
-            # order, so weights do not depend on this switch.
+            # oneDNN's NHWC convolutions are the fast path on CPU; the flatten order below does not depend
+            # on this switch, so neither do the weights.
             x = x.contiguous(memory_format=torch.channels_last)
         # conv(x / 255 - 0.5) computed as conv'(x) with the scale and shift folded into the first layer's weight
         # and bias: the same function (the conv has no zero padding), without two passes over the input.
@@ -57,6 +73,8 @@ class Encoder(nn.Module):
         h = F.relu(F.conv2d(x, weight, bias, stride=first.stride), inplace=True)
         for conv in self.convs[1:]:
             h = F.relu(conv(h), inplace=True)
+        if self.feature_order == "hwc":
+            return h.permute(0, 2, 3, 1).flatten(1)
         return h.flatten(1)
 
 
