@@ -168,7 +168,7 @@ class DrQV2Agent:
             self.encoder_opt.step()
 
         metrics = {key: float(value) for key, value in sums.items()}
-        metrics.update(self._update_actor(features, obs, std, chunk))
+        metrics.update(self._update_actor(torch.cat(features) if self.pixels else None, obs, std))
         metrics["stddev"] = std
         with torch.no_grad():
             online, target = list(self.critic.parameters()), list(self.critic_target.parameters())
@@ -208,31 +208,20 @@ class DrQV2Agent:
         }
         return (features.detach() if features is not None else None), stats
 
-    def _update_actor(
-        self, features: list[Tensor | None], obs: Obs, std: float, chunk: int
-    ) -> dict[str, float]:
-        """Actor step on the features the critic step encoded (detached), over the same slices of the batch.
-
-        The loss of each slice is weighted by its share, so the accumulated gradient is the whole batch's.
-        """
-        size = obs["low_dim_state"].shape[0]
+    def _update_actor(self, features: Tensor | None, obs: Obs, std: float) -> dict[str, float]:
+        with self._autocast():
+            mu = self.actor(self._actor_inputs(features, obs)).float()
+            action = sample_action(mu, std, self.cfg.stddev_clip, self.generator)
+            self.critic.requires_grad_(False)  # the actor loss needs dQ/da only, not critic weight gradients
+            try:
+                q1, q2 = self.critic(self._critic_inputs(features, obs), action)
+            finally:
+                self.critic.requires_grad_(True)
+            loss = -torch.min(q1, q2).float().mean()
         self.actor_opt.zero_grad(set_to_none=True)
-        self.critic.requires_grad_(False)  # the actor loss needs dQ/da only, not critic weight gradients
-        total: Tensor | float = 0.0
-        try:
-            for feats, start in zip(features, range(0, size, chunk), strict=True):
-                part = {k: v[start : start + chunk] for k, v in obs.items()}
-                with self._autocast():
-                    mu = self.actor(self._actor_inputs(feats, part)).float()
-                    action = sample_action(mu, std, self.cfg.stddev_clip, self.generator)
-                    q1, q2 = self.critic(self._critic_inputs(feats, part), action)
-                    loss = -torch.min(q1, q2).float().mean() * (mu.shape[0] / size)
-                loss.backward()
-                total = total + loss.detach()
-        finally:
-            self.critic.requires_grad_(True)
+        loss.backward()
         self.actor_opt.step()
-        return {"actor_loss": float(total)}
+        return {"actor_loss": float(loss.detach())}
 
     # -- persistence --------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
