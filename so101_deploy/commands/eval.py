@@ -45,9 +45,10 @@ def evaluate(
 ) -> None:
     """Success rate (95% Wilson interval), mean return and length over N seeded episodes.
 
-    A checkpoint runs in the sim; --policy policy.onnx runs the exported file through the runtime's calls;
-    --twin adds the same policy through twin + run, beside its plain-sim success. A checkpoint is judged on the
-    task it trained on; an ONNX file does not record its task, so give it env.stage=N if it is not stage 3.
+    A checkpoint runs in its training sim (its randomisation included); --policy policy.onnx runs the exported
+    file through the runtime's calls; --twin adds the same policy through twin + run, beside its plain-sim
+    success, both on the task the checkpoint trained on with randomisation off. An ONNX file does not record
+    its task: give it env.stage=N if it is not stage 3.
     """
     if policy is not None and checkpoint is not None and "=" in str(checkpoint):
         # with --policy there is no checkpoint: the first positional word is already an override
