@@ -57,12 +57,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def configure_cpu_process(threads: int = 0) -> None:
-    """Torch threads, and glibc's malloc told to keep large freed blocks instead of returning them to the OS.
+    """Torch threads, and glibc's malloc told to keep freed activation buffers instead of returning them to the OS.
 
     By default glibc serves every allocation above 32 MB with a fresh mmap and unmaps it on free, so each
     update would pay page faults and kernel zero-fill for its big activation buffers (about half the time of a
-    plain batch-256 update on this CPU). Raising M_MMAP_THRESHOLD and M_TRIM_THRESHOLD keeps that memory in
-    the heap for reuse. No-op where glibc is absent.
+    plain batch-256 update on this CPU). Below 256 MB blocks now come from the heap and are reused, and up to
+    1 GB of free heap is kept; anything larger (a replay array, a replay loaded by --resume) is still mmapped
+    and goes back to the OS when freed. No-op where glibc is absent.
     """
     torch.set_num_threads(threads or os.cpu_count() or 1)
     try:
@@ -70,7 +71,7 @@ def configure_cpu_process(threads: int = 0) -> None:
     except OSError:
         return
     m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameter numbers from <malloc.h>
-    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_mmap_threshold, 256 << 20)
     libc.mallopt(m_trim_threshold, 1 << 30)
 
 
