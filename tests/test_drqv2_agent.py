@@ -209,3 +209,19 @@ def test_checkpoint_loading_rejects_pickled_code(tmp_path):
     torch.save({"format_version": 1, "config": Evil()}, path)
     with pytest.raises(Exception, match="(?i)weights_only|unsupported global"):
         load_agent(path)
+
+
+def test_format_1_checkpoints_load_with_the_papers_feature_order_and_unknown_formats_are_refused(tmp_path):
+    cfg = TrainConfig(agent=SMALL, seed=3)
+    agent = DrQV2Agent(SPEC, cfg.agent, seed=cfg.seed)
+    payload = torch.load(save_checkpoint(tmp_path / "new.pt", agent, cfg, {"frame": 0}), weights_only=True)
+    assert payload["format_version"] == 2 and bool(payload["agent"]["encoder"]["hwc_features"])
+    payload["format_version"] = 1  # as written before the encoder recorded its order
+    del payload["agent"]["encoder"]["hwc_features"]
+    torch.save(payload, tmp_path / "old.pt")
+    old, _ = load_agent(tmp_path / "old.pt")
+    assert old.encoder.feature_order == "chw"
+    payload["format_version"] = 99
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(ValueError, match=r"format 99; this so101-deploy reads \[1, 2\]"):
+        load_agent(tmp_path / "future.pt")

@@ -20,7 +20,10 @@ from omegaconf import OmegaConf
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import TrainConfig
 
-FORMAT_VERSION = 1
+# 2: the encoder records its feature order (buffer ``hwc_features``); format 1 encoders load as (C, H, W).
+# Older so101-deploy refuses format 2 with this module's message instead of a state-dict key error.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
@@ -72,9 +75,9 @@ def load_checkpoint(path: str | Path) -> dict:
         )
     payload = torch.load(path, map_location="cpu", weights_only=True)
     version = payload.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise ValueError(
-            f"{path} has checkpoint format {version!r}; this so101-deploy reads {FORMAT_VERSION}"
+            f"{path} has checkpoint format {version!r}; this so101-deploy reads {list(READABLE_FORMATS)}"
         )
     return payload
 

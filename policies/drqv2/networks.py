@@ -47,7 +47,7 @@ class Encoder(nn.Module):
         )
         self.repr_dim = 32 * conv_output_size(image_size) ** 2
         self.channels_last = channels_last
-        # saved with the weights; a plain bool tensor so that tracing exporters (ONNX) read the state dict
+        # saved with the weights; a bool tensor rather than module extra state, which the ONNX tracer cannot read
         self.register_buffer("hwc_features", torch.tensor(True))
         self.feature_order = "hwc"
         self.apply(orthogonal_init)
