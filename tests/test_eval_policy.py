@@ -59,9 +59,14 @@ def test_checkpoint_eval_judges_the_task_it_trained_on_without_its_randomisation
     run_dir, _ = smoke_run
     payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     payload["config"]["env"]["stage"] = 2
-    payload["config"]["env"]["episode_steps"] = 37
+    payload["config"]["env"]["episode_steps"] = 20
     payload["config"]["env"]["randomization"]["lighting"]["enabled"] = True
     torch.save(payload, tmp_path / "checkpoint.pt")
     task = _trained_task(tmp_path / "checkpoint.pt")
-    assert (task.stage, task.episode_steps) == (2, 37)
+    assert (task.stage, task.episode_steps) == (2, 20)
     assert not task.randomization.lighting.enabled
+    args = ["eval", str(tmp_path / "checkpoint.pt"), "-n", "1", "--twin", "--max-steps", "4", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["stage"] == 2 and summary["sim"]["lengths"] == [10]  # 20 ticks at action repeat 2

@@ -48,7 +48,7 @@ def evaluate(
     A checkpoint runs in its training sim (its randomisation included); --policy policy.onnx runs the exported
     file through the runtime's calls; --twin adds the same policy through twin + run, beside its plain-sim
     success, both on the task the checkpoint trained on with randomisation off. An ONNX file does not record
-    its task: give it env.stage=N if it is not stage 3.
+    its task: give it env.stage=N, env.render_size=N, ... where they differ from the defaults.
     """
     if policy is not None and checkpoint is not None and "=" in str(checkpoint):
         # with --policy there is no checkpoint: the first positional word is already an override
