@@ -4,6 +4,8 @@ Importing ``sim`` first chooses the headless GL backend before anything imports 
 and its exported policy are made once per session and shared by the export, eval, run and twin tests.
 """
 
+import threading
+
 import sim  # noqa: F401  (side effect: MUJOCO_GL)
 
 import pytest
@@ -33,3 +35,11 @@ def smoke_policy(smoke_run, tmp_path_factory):
     result = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture
+def no_thread_leaks():
+    """Fails a test that leaves a thread running (serial readers, camera grabbers, emulators)."""
+    threads = set(threading.enumerate())
+    yield
+    assert set(threading.enumerate()) <= threads, "a test left a thread running"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 
 import numpy as np
 import pytest
@@ -26,11 +25,7 @@ from so101_deploy.twin.world import WorldConfig
 OFFSET = (0.003, -0.002, 0.002, 0.04, -0.03, 0.03)  # dx dy dz (m), droll dpitch dyaw (rad)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    threads = set(threading.enumerate())
-    yield
-    assert set(threading.enumerate()) <= threads, "a test left a thread running"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 def invoke(*args: str):

@@ -28,11 +28,7 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    threads = set(threading.enumerate())
-    yield
-    assert set(threading.enumerate()) <= threads, "a test left a thread running"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 @pytest.fixture

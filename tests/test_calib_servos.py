@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -94,11 +93,7 @@ class ScriptedOperator:
         return k >= len(self.waypoints)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    threads = set(threading.enumerate())
-    yield
-    assert set(threading.enumerate()) <= threads, "a test left a thread running"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
-import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -32,11 +31,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_so_follower_calibration.
 CAL = load_calibration(FIXTURE)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    threads = set(threading.enumerate())
-    yield
-    assert set(threading.enumerate()) <= threads, "a test left a thread running"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 def test_joint_table_matches_motor_ids_and_the_contract_order():

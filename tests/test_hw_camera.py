@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.request
 
@@ -42,11 +41,7 @@ def video(tmp_path_factory) -> str:
     return str(path)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    threads = set(threading.enumerate())
-    yield
-    assert set(threading.enumerate()) <= threads, "a test left a thread running"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 def test_looping_file_delivers_rgb_frames_at_its_frame_rate(video):
