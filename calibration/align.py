@@ -38,7 +38,8 @@ import mujoco
 import numpy as np
 
 from calibration.camera_model import CameraCalibration, FrameRectifier, SimCameraPose, fov_deg
-from policies.contract import ImageSpec, preprocess_frame
+from policies.contract import ImageSpec
+from policies.io import preprocess_frame
 
 GROUP_JAWS = 4  # jaw meshes moved here so that one pass can draw them alone (drawn in the full pass too)
 OFFSET_NAMES = ("dx_m", "dy_m", "dz_m", "droll_rad", "dpitch_rad", "dyaw_rad", "dfovy_deg")

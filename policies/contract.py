@@ -5,24 +5,20 @@ information (images divided by 255 twice, frames stacked on a new axis, BGR vs R
 joint units). So there is exactly one copy: this dataclass. The sim wrappers are built from it, the exporter
 writes it into the ONNX metadata, and the runtime reads it back and refuses what it cannot honour.
 
-Preprocessing lives here too, as the single function both sides call on a raw frame.
+What the image spec's crop means (``crop_box``) lives here too; applying the contract to frames, readings
+and actions is policies.io's job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
-
-import cv2
-import numpy as np
 
 CONTRACT_VERSION = 1
 METADATA_KEY = "so101_contract"
 
-INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 
 
@@ -182,7 +178,7 @@ def contract_for_env(env_cfg) -> PolicyContract:
     )
 
 
-# -- preprocessing: the one function sim and runtime both call ------------------------------------------
+# -- the image spec's crop, in pixels of a given frame ------------------------------------------------------
 def crop_box(height: int, width: int, spec: ImageSpec) -> tuple[int, int, int, int]:
     """(top, left, side, side) of the square crop that ``spec`` takes out of an ``height x width`` frame."""
     side = max(1, int(round(min(height, width) * spec.crop_fov_ratio)))
@@ -195,45 +191,3 @@ def crop_box(height: int, width: int, spec: ImageSpec) -> tuple[int, int, int, i
             "lower crop_fov_ratio or move crop_center"
         )
     return top, left, side, side
-
-
-def preprocess_frame(frame: np.ndarray, spec: ImageSpec) -> np.ndarray:
-    """Raw camera/render frame (H x W x 3, uint8, RGB) -> policy image (3 x size x size, uint8).
-
-    No normalisation here: the exported model divides by 255 itself, so dividing here would do it twice.
-    """
-    if frame.ndim != 3 or frame.shape[2] != 3:
-        raise ContractError(f"expected an HxWx3 frame, got shape {frame.shape}")
-    if frame.dtype != np.uint8:
-        raise ContractError(f"expected a uint8 frame, got {frame.dtype} (frames must not be pre-normalised)")
-    top, left, h, w = crop_box(frame.shape[0], frame.shape[1], spec)
-    crop = frame[top : top + h, left : left + w]
-    if h != spec.size:
-        crop = cv2.resize(crop, (spec.size, spec.size), interpolation=INTERPOLATIONS[spec.interpolation])
-    return np.ascontiguousarray(crop.transpose(2, 0, 1))
-
-
-class FrameStacker:
-    """Keeps the last ``n`` policy images and returns them concatenated on the channel axis, oldest first.
-
-    On reset every slot holds the first frame, as in training.
-    """
-
-    def __init__(self, n: int):
-        self.n = n
-        self._frames: deque[np.ndarray] = deque(maxlen=n)
-
-    def reset(self, first: np.ndarray) -> np.ndarray:
-        self._frames.clear()
-        for _ in range(self.n):
-            self._frames.append(first)
-        return self.stacked()
-
-    def push(self, frame: np.ndarray) -> np.ndarray:
-        if not self._frames:
-            return self.reset(frame)
-        self._frames.append(frame)
-        return self.stacked()
-
-    def stacked(self) -> np.ndarray:
-        return np.concatenate(list(self._frames), axis=0)

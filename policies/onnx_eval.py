@@ -1,8 +1,9 @@
 """Evaluate an exported policy in the sim through the runtime's own calls.
 
-Each decision feeds OnnxPolicy.act the native wrist frame (as a camera would deliver it) and the joint
-state, so preprocessing, frame stacking and inference are the code `so101 run` executes; the env applies the
-action through the same controller the runtime uses. The sim env and episode bookkeeping are the trainer's.
+Each decision feeds OnnxPolicy.act the native wrist frame (as a camera would deliver it) and the low-dim state,
+so preprocessing and frame stacking are policies.io's, the code `so101 run` executes; the env's wrappers
+build the low-dim vector and play the action chunk with policies.io too, and apply each action through the
+same controller the runtime uses. The sim env and episode bookkeeping are the trainer's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sim.config import EnvConfig
 
 from policies.contract import PolicyContract
 from policies.drqv2.evaluate import EvalResult
+from policies.io import PREV_ACTION, lists_low_dim
 from policies.onnx_policy import OnnxPolicy
 
 
@@ -27,7 +29,7 @@ def env_config_for(contract: PolicyContract, base: EnvConfig | None = None) -> E
         action_sequence=contract.action.chunk_length,
         action_type=contract.action.type,
         control_hz=contract.control_hz,
-        include_prev_action=any(k.name == "prev_action" for k in contract.low_dim),
+        include_prev_action=lists_low_dim(contract, PREV_ACTION),
         wrist_camera=dataclasses.replace(base.wrist_camera, fovy=contract.image.fovy_deg),
         **({"ee_step_m": contract.action.scale[0]} if contract.action.type == "ee_delta" else
            {"joint_step_rad": contract.action.scale[0]}),

@@ -13,13 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from policies.contract import (
-    METADATA_KEY,
-    ContractError,
-    FrameStacker,
-    PolicyContract,
-    preprocess_frame,
-)
+from policies.contract import METADATA_KEY, ContractError, PolicyContract
+from policies.io import ActionSchedule, FramePipeline
 
 INPUT_RGB = "rgb"
 INPUT_LOW_DIM = "low_dim"
@@ -46,7 +41,8 @@ def read_contract(path: str | Path) -> PolicyContract:
 
 
 class OnnxPolicy:
-    """Loads ``policy.onnx``, keeps the frame stack, and turns (raw frame, low-dim state) into actions."""
+    """Loads ``policy.onnx`` and runs it: on stacked inputs (``run``), or on a raw frame through its own
+    ``policies.io.FramePipeline`` (``act``)."""
 
     def __init__(self, path: str | Path, config: OnnxPolicyConfig | None = None):
         self.path = Path(path)
@@ -54,10 +50,9 @@ class OnnxPolicy:
         self.session = self._open_session()
         self.contract = self._read_contract()
         self._validate_graph()
-        # What preprocess() applies: the contract's spec, or the same spec with a calibrated camera's crop
-        # (runtime: CameraCalibration.image_spec_for, which refuses a FOV that does not match the contract).
-        self.image_spec = self.contract.image
-        self.stacker = FrameStacker(self.contract.image.frame_stack)
+        # act()'s own frame stack; a control loop keeps its inputs in a policies.io.PolicyIO instead.
+        self.frames = FramePipeline(self.contract.image)
+        self._schedule = ActionSchedule.from_spec(self.contract.action)
 
     # -- loading ---------------------------------------------------------------------------------------
     def _open_session(self) -> ort.InferenceSession:
@@ -132,17 +127,18 @@ class OnnxPolicy:
         return out[0]
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
-        return preprocess_frame(frame, self.image_spec)
+        return self.frames.view(frame)
 
     def reset(self) -> None:
         """Start a new episode: the next frame fills every stack slot, as the sim does at reset."""
-        self.stacker = FrameStacker(self.contract.image.frame_stack)
+        self.frames.reset()
 
     def act(self, frame: np.ndarray, low_dim: np.ndarray) -> np.ndarray:
-        """One control decision from a raw RGB frame (any size) and the low-dim state: the runtime's call.
+        """One policy decision from a raw RGB frame (any size) and a built low-dim vector (the ONNX evaluator's
+        call; a control loop keeps its inputs and action schedule in a ``policies.io.PolicyIO`` and calls run).
 
         Returns the action chunk as (chunk_length, action.size), values in [-1, 1].
         """
-        stacked = self.stacker.push(self.preprocess(frame))
+        stacked = self.frames(frame)
         action = self.run(stacked[None], np.asarray(low_dim, np.float32)[None])[0]
-        return action.reshape(self.contract.action.chunk_length, self.contract.action.size)
+        return self._schedule.split(action)

@@ -5,13 +5,15 @@ Order (inner to outer) and why:
   TimeLimit           truncates after ``episode_steps`` control steps (truncation, never termination)
   ActionRepeat        holds each action for ``action_repeat`` control steps, for real; only the last renders
   ActionSequence      a chunk of ``action_sequence`` actions per policy call, executed in order
+                      (both expand a policy output with ``policies.io.ActionSchedule``, the runtime's schedule)
   RescaleFromTanh     policy output in [-1, 1] -> the inner action space (identity for our env, whose
                       actions are already [-1, 1]: scaling lives in sim.control, shared with the real arm)
   CameraImageNoise    only with ``env.randomization.image``: the real camera's exposure, noise, blur and
                       MJPG compression on the native frame, the first thing to touch it (sim/randomize.py)
-  WristImage          ``policies.contract.preprocess_frame``: the function the real runtime calls, HWC -> CHW
-  ConcatDim (x2)      contract low-dim keys -> ``low_dim_state``; privileged keys -> ``privileged_state``
-  FrameStack          ``FrameStacker``: frames concatenated on channels, oldest first, reset fills with frame 1
+  WristImage          ``policies.io.preprocess_frame``: the function the real runtime calls, HWC -> CHW
+  ConcatDim (x2)      contract low-dim keys -> ``low_dim_state`` (``policies.io.concat_named``, which the
+                      runtime's ``low_dim_vector`` ends in); privileged keys -> ``privileged_state``
+  FrameStack          ``policies.io.FrameStacker``: frames on channels, oldest first, reset fills with frame 1
   AppendDemoInfo      ``info["is_demo"]`` so replay can tell demonstrations from agent steps
 
 The step-structure wrappers sit innermost so that they can tell the raw env not to render frames they will
@@ -33,7 +35,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from policies.contract import FrameStacker, ImageSpec, PolicyContract, contract_for_env, preprocess_frame
+from policies.contract import ImageSpec, PolicyContract, contract_for_env
+from policies.io import ActionSchedule, FrameStacker, concat_named, preprocess_frame
 
 ENV_ID = "SO101Lift-v0"
 
@@ -98,12 +101,11 @@ class ActionRepeat(gym.Wrapper):
 
     def __init__(self, env: gym.Env, repeat: int):
         super().__init__(env)
-        if repeat < 1:
-            raise ValueError(f"action_repeat must be >= 1, got {repeat}")
         self.repeat = repeat
+        self.schedule = ActionSchedule(1, repeat, int(np.prod(env.action_space.shape)))
 
     def step(self, action):
-        return _step_through(self.env, [action] * self.repeat)
+        return _step_through(self.env, self.schedule.expand(action))
 
 
 class ActionSequence(gym.Wrapper):
@@ -111,11 +113,10 @@ class ActionSequence(gym.Wrapper):
 
     def __init__(self, env: gym.Env, length: int):
         super().__init__(env)
-        if length < 1:
-            raise ValueError(f"action_sequence must be >= 1, got {length}")
         self.length = length
         inner = env.action_space
         self.single_size = int(np.prod(inner.shape))
+        self.schedule = ActionSchedule(length, 1, self.single_size)
         self.action_space = spaces.Box(
             np.tile(inner.low, length),
             np.tile(inner.high, length),
@@ -124,7 +125,7 @@ class ActionSequence(gym.Wrapper):
         )
 
     def step(self, action):
-        return _step_through(self.env, np.asarray(action).reshape(self.length, self.single_size))
+        return _step_through(self.env, self.schedule.expand(action))
 
 
 class RescaleFromTanh(gym.ActionWrapper):
@@ -210,7 +211,7 @@ class ConcatDim(gym.ObservationWrapper):
 
     def observation(self, obs):
         out = {k: v for k, v in obs.items() if k not in self.keys}
-        out[self.out] = np.concatenate([np.asarray(obs[k], np.float32).reshape(-1) for k in self.keys])
+        out[self.out] = concat_named(self.keys, obs)
         return out
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from policies.contract import FrameStacker
 from policies.drqv2.replay import ReplayBuffer, StepSpec, sample_mixed
+from policies.io import FrameStacker
 
 SIZE = 4
 SPEC = StepSpec(frame_shape=(3, SIZE, SIZE), low_dim=2, privileged=3, action_dim=2)

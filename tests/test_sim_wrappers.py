@@ -7,7 +7,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from policies.contract import contract_for_env, preprocess_frame
+from policies.contract import contract_for_env
+from policies.io import preprocess_frame
 from policies.wrappers import (
     ActionRepeat,
     ActionSequence,

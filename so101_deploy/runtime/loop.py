@@ -1,8 +1,9 @@
 """`so101 run` as a library: start-up checks, the slow move to the start pose, and the fixed-rate loop.
 
-One tick: newest camera frame -> (every action_repeat ticks) rectify + the contract's preprocessing + frame
-stack + ONNX policy -> the sim's own action->joint-target controller -> safety -> one sync write; joint state
-by one sync read. The arm always ends with torque off, whatever ends the run (done, fault, Ctrl-C, SIGTERM).
+One tick: newest camera frame -> (when the contract's action schedule asks for a policy call) rectify + the
+policy inputs built by policies.io (preprocessing, frame stack, low-dim) + ONNX policy -> the schedule's action
+-> the sim's own action->joint-target controller -> safety -> one sync write; joint state by one sync read.
+The arm always ends with torque off, whatever ends the run (done, fault, Ctrl-C, SIGTERM).
 No prompts here: the CLI passes a ``confirm`` callback and an ``operator`` for real-arm episodes.
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from calibration.camera_model import CameraCalibration, CameraCalibrationError, FrameRectifier
 from policies.contract import ContractError
+from policies.io import PolicyIO
 from policies.onnx_policy import OnnxPolicy
 from so101_deploy.hardware.arm import Arm, JointConverter
 from so101_deploy.hardware.bus import BusConfig, FeetechBus
@@ -139,10 +141,11 @@ class Runner:
         cam_cal_path = camera_calibration_path(cfg, calibration_path)
         self.rectifier = None
         width = height = 0
+        image_spec = contract.image
         if cam_cal_path is not None:
             try:
                 cam_cal = CameraCalibration.load(cam_cal_path)
-                self.policy.image_spec = cam_cal.image_spec_for(contract.image)
+                image_spec = cam_cal.image_spec_for(contract.image)
             except CameraCalibrationError as exc:
                 raise StartupError(
                     f"{exc} (camera calibration {cam_cal_path}); pass --camera-calibration none to use raw frames"
@@ -150,6 +153,10 @@ class Runner:
             self.rectifier = FrameRectifier(cam_cal)
             width, height = cam_cal.image_width, cam_cal.image_height
         self.camera_config = CameraConfig(source=cfg.camera, width=width, height=height, fps=0)
+        try:
+            self.io = PolicyIO(contract, image_spec)
+        except ContractError as exc:
+            raise StartupError(str(exc)) from None
 
         model_low = np.array(self.params.joint_low)
         model_high = np.array(self.params.joint_high)
@@ -284,17 +291,13 @@ class Runner:
 
     def _episode(self, episode: int, telemetry: Telemetry) -> dict:
         cfg, contract = self.config, self.policy.contract
-        repeat, chunk = contract.action.action_repeat, contract.action.chunk_length
         rate = Rate(contract.control_hz)
         watchdog = StaleFrameWatchdog(cfg.safety)
         failures = BusFailureCounter(cfg.safety)
-        self.policy.reset()
+        self.io.reset()
         q = self.arm.read_rad()
         # What the servos hold now; like the sim's targets, it is also the controller's reference.
         last_command = q.copy()
-        actions: list[np.ndarray] = []
-        action = np.zeros(contract.action.size)
-        prev_action = np.zeros(contract.action.size, np.float32)
         success, stopped = False, ""
         t0 = last_tick = time.perf_counter()
         for tick in range(cfg.max_steps):
@@ -332,24 +335,17 @@ class Runner:
                 telemetry.add(record)
                 continue
             compute_start = time.perf_counter()
-            if tick % repeat == 0:  # a policy step: new observation, new action
-                if not actions:
-                    t = time.perf_counter()
-                    image = self.rectifier(frame.image) if self.rectifier else frame.image
-                    low_dim = [q.astype(np.float32)]
-                    if any(k.name == "prev_action" for k in contract.low_dim):
-                        low_dim.append(prev_action)
-                    view = self.policy.preprocess(image)
-                    stacked = self.policy.stacker.push(view)
-                    if cfg.save_frames:
-                        self.frames.append((episode, tick, frame.image, view))
-                    record.preprocess_ms = (time.perf_counter() - t) * 1e3
-                    t = time.perf_counter()
-                    out = self.policy.run(stacked[None], np.concatenate(low_dim)[None])[0]
-                    record.inference_ms = (time.perf_counter() - t) * 1e3
-                    actions = list(out.reshape(chunk, contract.action.size))
-                action = np.asarray(actions.pop(0), dtype=np.float64)
-                prev_action = action.astype(np.float32)
+            if self.io.policy_due(tick):  # new observation, new action chunk
+                t = time.perf_counter()
+                image = self.rectifier(frame.image) if self.rectifier else frame.image
+                inputs = self.io.observe(image, q)
+                if cfg.save_frames:
+                    self.frames.append((episode, tick, frame.image, inputs.view))
+                record.preprocess_ms = (time.perf_counter() - t) * 1e3
+                t = time.perf_counter()
+                self.io.load(self.policy.run(inputs.rgb[None], inputs.low_dim[None])[0])
+                record.inference_ms = (time.perf_counter() - t) * 1e3
+            action = self.io.action_at(tick)
             wish = action_to_joint_targets(
                 q, action, self.params, self.kinematics, previous_targets=last_command
             )
