@@ -174,7 +174,7 @@ class CameraImageNoise(gym.Wrapper):
 
 
 class WristImage(gym.ObservationWrapper):
-    """Native wrist frame (HxWx3) -> policy image (3 x size x size) via the contract's preprocess_frame."""
+    """Native wrist frame (HxWx3) -> policy image (3 x size x size) via policies.io.preprocess_frame."""
 
     def __init__(self, env: gym.Env, image: ImageSpec, key: str = "rgb"):
         super().__init__(env)

@@ -12,7 +12,8 @@ from calibration.camera import (
 )
 from calibration.camera_model import CameraCalibration, CameraCalibrationError, FrameRectifier, crop_for_fovy
 from calibration.synthetic_board import BoardRenderer, SyntheticCamera
-from policies.contract import ImageSpec, crop_box, preprocess_frame
+from policies.contract import ImageSpec, crop_box
+from policies.io import preprocess_frame
 
 BOARD = BoardSpec(7, 5, 0.03)
 WIDE = SyntheticCamera(fovy_deg=75.0, dist_coeffs=(-0.25, 0.08, 0.0, 0.0, 0.0))
