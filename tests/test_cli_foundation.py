@@ -61,6 +61,7 @@ def test_doctor_exits_nonzero_with_apt_command_when_rendering_cannot_work(monkey
 DEPLOY_PACKAGES = ("so101_deploy", "calibration")
 DEPLOY_MODULES = (
     "policies.contract",
+    "policies.io",
     "policies.onnx_policy",
     "sim.scene",
     "sim.kinematics",
