@@ -5,8 +5,8 @@ information (images divided by 255 twice, frames stacked on a new axis, BGR vs R
 joint units). So there is exactly one copy: this dataclass. The sim wrappers are built from it, the exporter
 writes it into the ONNX metadata, and the runtime reads it back and refuses what it cannot honour.
 
-What the image spec's crop means (``crop_box``) lives here too; applying the contract to frames, readings
-and actions is policies.io's job.
+What the image spec's crop and interpolation names mean (``crop_box``, ``INTERPOLATIONS``) lives here too; applying
+the contract to frames, readings and actions is policies.io's job.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
+
 CONTRACT_VERSION = 1
 METADATA_KEY = "so101_contract"
 
+INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 
 

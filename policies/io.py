@@ -24,9 +24,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from policies.contract import ActionSpec, ContractError, ImageSpec, LowDimKey, PolicyContract, crop_box
-
-INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+from policies.contract import (
+    INTERPOLATIONS,
+    ActionSpec,
+    ContractError,
+    ImageSpec,
+    LowDimKey,
+    PolicyContract,
+    crop_box,
+)
 
 # Low-dim keys a control loop can supply from the arm: the joint reading and the action it applied last.
 JOINT_POS = "joint_pos"
