@@ -244,7 +244,8 @@ class PolicyIO:
         return self.schedule.policy_due(tick)
 
     def observe(self, frame: np.ndarray, joint_pos: np.ndarray) -> PolicyInputs:
-        """Policy inputs from the newest raw frame and joint reading (radians, contract joint order)."""
+        """Policy inputs from the newest frame (HxWx3 RGB uint8; undistorted first where the camera has a
+        calibration) and joint reading (radians, contract joint order)."""
         view = self.frames.view(frame)
         readings = {JOINT_POS: joint_pos, PREV_ACTION: self.schedule.previous_action}
         return PolicyInputs(self.frames.push(view), low_dim_vector(self.contract.low_dim, readings), view)
