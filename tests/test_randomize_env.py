@@ -1,4 +1,4 @@
-"""Each domain randomiser changes what it claims and nothing else, on the real lift env (sim/randomize.py).
+"""Each domain randomiser changes what it claims and nothing else, on the real lift env (sim/randomize/).
 
 A rollout records physics (qpos, qvel, ctrl), what the policy reads (joint readings, wrist frames) and rewards;
 the same seed and actions with one group on are compared with everything off. Model fields are compared too:
