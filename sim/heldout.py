@@ -12,8 +12,11 @@ check each one with ``sim.randomize.training_support``):
   - servo backlash 1.1-1.6 deg and joint-reading noise 0.25-0.4 deg (training: <= 1.0 and <= 0.2).
 
 The set is data: a list of plain dicts, rebuilt bit-for-bit from ``HELDOUT_SEED`` (``HELDOUT_SHA256`` pins it).
-The digital twin applies the visual keys with ``sim.randomize.apply_visual_perturbation`` and the rest to its
-servo/latency emulation; ``heldout_env_config`` + ``apply_heldout_visuals`` apply all of them to the training sim.
+A perturbation is one point of the space training samples from: its latency, backlash and joint noise become a
+fixed-value ``RandomizationConfig`` (``sim.randomize.perturbation_config``) that the training sim
+(``heldout_env_config``) and the digital twin (``so101_deploy.twin.world``) both run through the training
+randomisers; its visual keys go onto either model with ``sim.randomize.apply_visual_perturbation``
+(``apply_heldout_visuals`` for the training sim).
 
     python -m sim.heldout [--seed N] [--count N] [-o heldout.yaml]
 """
@@ -29,14 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.config import EnvConfig
-from sim.randomize import (
-    HELDOUT_TABLE_TEXTURES,
-    BacklashConfig,
-    JointNoiseConfig,
-    LatencyConfig,
-    RandomizationConfig,
-    apply_visual_perturbation,
-)
+from sim.randomize import HELDOUT_TABLE_TEXTURES, apply_visual_perturbation, perturbation_config
 from sim.scene import KEY_LIGHT_DIR
 
 import mujoco
@@ -125,16 +121,9 @@ def digest(perturbations: list[dict[str, Any]]) -> str:
 
 def heldout_env_config(env_cfg: EnvConfig, perturbation: dict[str, Any]) -> EnvConfig:
     """``env_cfg`` with training randomisation off and the perturbation's latency, backlash and joint noise
-    fixed at its values (the visual keys go onto the model: ``make_heldout_env``)."""
-    noise = float(perturbation.get("joint_noise_deg", 0.0))
-    backlash = float(perturbation.get("backlash_deg", 0.0))
-    latency = float(perturbation.get("latency_ms", 0.0))
-    rand = RandomizationConfig(
-        latency=LatencyConfig(enabled=latency > 0, ms=(latency,)),
-        backlash=BacklashConfig(enabled=backlash > 0, deg=(backlash, backlash)),
-        joint_noise=JointNoiseConfig(enabled=True, std_deg=noise, quantize=True),
-    )
-    return dataclasses.replace(env_cfg, randomization=rand)
+    fixed at its values: one point of the training config space (``sim.randomize.perturbation_config``, the
+    same point the digital twin composes). The visual keys go onto the model: ``apply_heldout_visuals``."""
+    return dataclasses.replace(env_cfg, randomization=perturbation_config(perturbation))
 
 
 def apply_heldout_visuals(raw_env, perturbation: dict[str, Any]) -> None:

@@ -18,13 +18,13 @@ One module per concern, each config beside the code it configures:
   physics       cube, actuators, gear backlash
   sensing       joint readings (noise, calibration offset, encoder quantisation)
   timing        action latency queue, camera frame age, the delay sampler
-  config        ``RandomizationConfig``: the groups composed
+  config        ``RandomizationConfig``: the groups composed; ``perturbation_config``: a fixed point of it
   domain        ``DomainRandomizer``: the env's one handle on all of it
   support       could training sample a value (held-out checks); which model fields changed
   scene_assets  what randomisation builds into the compiled scene
 """
 
-from sim.randomize.config import RandomizationConfig
+from sim.randomize.config import PHYSICAL_KEYS, RandomizationConfig, perturbation_config
 from sim.randomize.domain import DomainRandomizer
 from sim.randomize.image import ImageCorruptor, ImageNoiseConfig
 from sim.randomize.physics import (
@@ -85,6 +85,7 @@ __all__ = [
     "HIDDEN_Z",
     "KEY_LIGHT",
     "N_ARM_JOINTS",
+    "PHYSICAL_KEYS",
     "PLAIN_TABLE",
     "TABLE_GEOM",
     "TABLE_TEXTURES",
@@ -121,6 +122,7 @@ __all__ = [
     "apply_visual_perturbation",
     "changed_fields",
     "offset_quat",
+    "perturbation_config",
     "rotvec_quat",
     "scene_key",
     "table_material",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from sim.randomize.image import ImageNoiseConfig
 from sim.randomize.physics import ActuatorConfig, BacklashConfig, CubeConfig
@@ -33,3 +34,24 @@ class RandomizationConfig:
     def sim_enabled(self) -> bool:
         """Any group the raw env applies (``image`` is applied by a wrapper)."""
         return any(g != "image" for g in self.enabled_groups())
+
+
+PHYSICAL_KEYS = ("latency_ms", "backlash_deg", "joint_noise_deg")
+
+
+def perturbation_config(perturbation: dict[str, Any]) -> RandomizationConfig:
+    """A perturbation's physical keys as one point of the space training samples from: the latency, backlash
+    and joint-noise groups with zero-width ranges (the visual keys go onto a model with
+    ``apply_visual_perturbation``). The held-out sim (``sim.heldout.heldout_env_config``) and the digital twin
+    both run this config through the training randomisers, so a held-out value means the same in each;
+    ``training_support`` says whether a training config's ranges contain it.
+
+    Missing keys are 0 (that group off; readings are still quantised, as on the bus)."""
+    latency = float(perturbation.get("latency_ms", 0.0))
+    backlash = float(perturbation.get("backlash_deg", 0.0))
+    noise = float(perturbation.get("joint_noise_deg", 0.0))
+    return RandomizationConfig(
+        latency=LatencyConfig(enabled=latency > 0, ms=(latency,)),
+        backlash=BacklashConfig(enabled=backlash > 0, deg=(backlash, backlash)),
+        joint_noise=JointNoiseConfig(enabled=True, std_deg=noise, quantize=True),
+    )

@@ -40,7 +40,8 @@ class ActuatorConfig:
 @dataclass
 class BacklashConfig:
     """Gear play on the five arm joints: the commanded position moves only once the command has crossed
-    the play (a play operator on the target), so direction reversals lose up to the play. Per episode, per joint."""
+    the play (a play operator on the target), so direction reversals lose up to the play. Per episode, per joint.
+    Why play on the command and not on the reading: ``Backlash``."""
 
     enabled: bool = False
     deg: Range = (0.3, 0.7)  # full play width
@@ -92,8 +93,34 @@ class ActuatorRandomizer:
 
 
 class Backlash:
-    """Play operator on the arm joints' commanded position: the output follows the command only once the
-    command is more than half the play away from it."""
+    """Gear play on the arm joints, as a play (hysteresis) operator on the commanded position: the position
+    the actuator drives to follows the command only once the command is more than half the play away from it.
+
+    Why this model, for an STS3215. Its magnetic encoder sits on the output shaft, and the servo's position
+    loop closes on that reading; the play is in the gear train between the motor and the output.
+    - The reading is the true output angle. Play never shows as a difference between where a joint is and
+      what its encoder says, so a dead band on the *reading* (what the twin used to do) is wrong: it makes the
+      policy see a joint that is not where it is. Readings here are the joint's own angle (noise and
+      quantisation are ``sim.randomize.sensing``'s business, not the gears').
+    - The play acts on what drives the output. While the load on a joint keeps one sign (gravity on the
+      shoulder and elbow, most of the time), the output rests on one flank of the teeth and the train is
+      rigid. When the motor's torque or the load reverses (a reversal of the goal, the arm passing over a
+      joint's vertical, the jaws pushing on the cube or the table), the output is free across the play until
+      the other flanks meet; the loop sees that (it reads the output) but can push back only once the motor
+      has crossed the gap, and with the servo's dead zone, a low P gain (LeRobot's 16) and gear friction the
+      output settles anywhere within about the play of its goal.
+    What a policy meets, then: a small reversal of its goal moves the joint less than asked or not at all, the
+    joint ends up to about half the play off the goal, and the reading shows exactly where it ended up. The
+    play operator on the command, ahead of the MuJoCo position actuator (the servo's loop, closed on the true
+    joint), gives exactly that. It overstates the static error under a steady load (the real loop closes it
+    while the teeth stay in contact) and leaves out the jump across the play when the load reverses (that
+    would need a motor-side joint in the MJCF and substep contact dynamics): the conservative side for
+    training, since the policy has to close the loop on what it reads either way.
+
+    One implementation for both worlds: the training sim applies it where a delayed target lands
+    (``sim.randomize.timing.ActuationQueue``), and the digital twin composes the same queue and operator with
+    its perturbation's fixed play.
+    """
 
     def __init__(self, cfg: BacklashConfig, n: int = N_ARM_JOINTS):
         self.cfg, self.n = cfg, n
@@ -109,3 +136,9 @@ class Backlash:
         self.state = np.clip(self.state, out[: self.n] - self.half, out[: self.n] + self.half)
         out[: self.n] = self.state
         return out
+
+    def seat(self, index: int, position: float) -> None:
+        """Put joint ``index``'s play centred on ``position``: a servo whose torque went off and on again
+        takes up its gears from wherever the joint was left (no-op for joints without play)."""
+        if self.state is not None and index < self.n:
+            self.state[index] = float(position)

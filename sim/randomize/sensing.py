@@ -4,6 +4,7 @@ themselves are never touched."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sim.randomize.sampling import uniform
@@ -25,7 +26,13 @@ class JointNoiseConfig:
 
 
 class JointReadings:
-    """Joint positions as the bus reports them (the joints themselves are untouched)."""
+    """Joint positions as the bus reports them (the joints themselves are untouched).
+
+    The encoder reads the output shaft (see ``sim.randomize.physics.Backlash``), so a reading is the joint's
+    true angle plus a per-episode calibration offset, per-reading noise and the encoder's quantisation. The
+    training sim reads all joints at once each control step; the digital twin reads one servo at a time, as its
+    bus asks (``joints``), and leaves quantisation to its emulated servo, which rounds to whole ticks itself.
+    """
 
     def __init__(self, cfg: JointNoiseConfig, n: int = 6):
         self.cfg, self.n = cfg, n
@@ -37,10 +44,15 @@ class JointReadings:
         self.offset = uniform(rng, (-off, off), self.n)
         self.grid = rng.uniform(0.0, TICK_RAD, self.n)  # where the encoder's ticks fall relative to our zero
 
-    def read(self, q: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        out = np.asarray(q, dtype=np.float64) + self.offset
+    def read(
+        self, q: np.ndarray, rng: np.random.Generator, joints: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Readings of ``q``: every joint, or the joints ``joints`` (``q`` then holds just those). Reading all
+        joints at once or one by one in order draws the same noise from ``rng``."""
+        index = slice(None) if joints is None else np.asarray(joints, dtype=np.intp)
+        out = np.asarray(q, dtype=np.float64) + self.offset[index]
         if self.cfg.std_deg > 0:
-            out = out + rng.normal(0.0, math.radians(self.cfg.std_deg), self.n)
+            out = out + rng.normal(0.0, math.radians(self.cfg.std_deg), out.shape)
         if self.cfg.quantize:
-            out = np.round((out + self.grid) / TICK_RAD) * TICK_RAD - self.grid
+            out = np.round((out + self.grid[index]) / TICK_RAD) * TICK_RAD - self.grid[index]
         return out

@@ -74,8 +74,13 @@ class DelaySampler:
 
 
 class ActuationQueue:
-    """Applies joint targets ``delay`` physics substeps after they were computed, splitting the control step's
-    physics where a new target lands; with no delay it is one ``mj_step`` of the whole control step."""
+    """Applies joint targets ``delay`` physics substeps after they were computed (through the gears'
+    ``Backlash`` where it lands), splitting the physics where a new target lands; with no delay it is one
+    ``mj_step`` of the whole control step.
+
+    The training sim calls ``step`` once per control step (all joints' targets at once). The digital twin uses
+    the same queue asynchronously: ``push`` when a servo's goal arrives from its bus, ``run`` one substep at a
+    time as its real-time physics thread advances, ``release`` when a servo's torque goes off."""
 
     def __init__(self, latency: DelaySampler | None, per_step: bool, backlash: Backlash | None):
         self.latency, self.per_step, self.backlash = latency, per_step, backlash
@@ -94,10 +99,18 @@ class ActuationQueue:
 
     def step(self, model, data, targets: np.ndarray, n_substeps: int, rng, snapshot=None) -> None:
         """``snapshot(data)`` is called right before the last substep (the state a frame would show)."""
+        self.push(targets, rng)
+        self.run(model, data, n_substeps, snapshot)
+
+    def push(self, targets: np.ndarray, rng: np.random.Generator) -> None:
+        """Queue ``targets`` (every joint) computed now; they land after this episode's (or a fresh) delay."""
         delay = self.latency.draw_substeps(rng) if (self.latency and self.per_step) else self.delay
         due = max(self.clock + delay, self.last_due)  # actions never overtake each other
         self.last_due = due
         self.pending.append((due, np.array(targets, dtype=np.float64)))
+
+    def run(self, model, data, n_substeps: int, snapshot=None) -> None:
+        """Step the physics ``n_substeps``, applying each queued target when it is due."""
         end = self.clock + n_substeps
         while self.clock < end:
             while self.pending and self.pending[0][0] <= self.clock:
@@ -109,6 +122,15 @@ class ActuationQueue:
                 stop = min(stop, end - 1)
             mujoco.mj_step(model, data, nstep=stop - self.clock)
             self.clock = stop
+
+    def release(self, data: mujoco.MjData, index: int, position: float) -> None:
+        """Joint ``index``'s torque goes off at ``position``: its queued goals are dropped (the others' stay),
+        it is held there at once, and its gears are taken up from there."""
+        for _, targets in self.pending:
+            targets[index] = position
+        if self.backlash:
+            self.backlash.seat(index, position)
+        data.ctrl[index] = position
 
 
 class FrameDelay:
