@@ -4,6 +4,14 @@ One thread owns the physics and advances it to match the wall clock; servo goals
 thread, camera frames are taken from the MJPEG thread. A lock guards the MjData. Everything the training sim
 defines (scene, cube, curriculum reset, success) is reused from ``sim`` so the twin is the training world,
 seen through a real-camera-like lens and a real servo bus.
+
+The servo-side perturbations (latency, backlash, joint-reading noise) are the training randomisers themselves,
+composed with fixed values: a perturbation is one point of ``RandomizationConfig``
+(``sim.randomize.perturbation_config``) run through a ``DomainRandomizer``, so a held-out value means here what it
+means in the held-out training sim. Goals go through the sim's ``ActuationQueue`` (latency, then the gears'
+``Backlash``), readings through its ``JointReadings``; the twin only feeds them asynchronously, as its bus and
+real-time physics thread go. Two differences are real ones: the emulated servo quantises readings to whole ticks
+itself, and the added latency comes on top of ``so101 run``'s own (real) compute and bus delays.
 """
 
 from __future__ import annotations
@@ -12,7 +20,6 @@ import dataclasses
 import math
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +27,13 @@ from sim.arm_model import WRIST_CAMERA, arm_mjcf_path
 from sim.config import EnvConfig
 from sim.control import ControllerParams
 from sim.kinematics import ArmKinematics
-from sim.randomize import apply_visual_perturbation
+from sim.randomize import (
+    PHYSICAL_KEYS,
+    DomainRandomizer,
+    RandomizationConfig,
+    apply_visual_perturbation,
+    perturbation_config,
+)
 from sim.scene import GROUP_COLLISION, PhysicsTiming, build_model, euler_to_quat, wrist_camera_pose
 from sim.task import LiftTask
 
@@ -38,9 +51,10 @@ class Perturbations:
 
     camera_offset: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # dx dy dz (m), droll dpitch dyaw (rad)
     light_scale: float = 1.0  # multiplies every light's diffuse colour and the headlight
-    latency_ms: float = 0.0  # delay between a goal reaching the servo and the motor acting on it
-    backlash_deg: float = 0.0  # dead band of the reading around the shaft position
-    joint_noise_deg: float = 0.0  # Gaussian noise on every joint reading (std)
+    # One point of the training randomisation (sim.randomize.perturbation_config), applied by its own code:
+    latency_ms: float = 0.0  # a goal lands this much later (ActuationQueue, physics-substep resolution)
+    backlash_deg: float = 0.0  # gear play of the five arm joints (Backlash: play on the goal)
+    joint_noise_deg: float = 0.0  # std of the noise on every joint reading (JointReadings)
 
 
 @dataclass
@@ -74,17 +88,17 @@ class TwinWorld:
         self.qadr = self.task.qadr
         self.lock = threading.RLock()
         self.rng = np.random.default_rng(self.config.seed)
-        self.noise_rng = np.random.default_rng(self.config.seed + 1)
         self.perturbations = dataclasses.replace(self.config.perturbations)
+        self._dr_seed = self.config.seed
+        self.randomization, self.dr = self._compose()
         self._camera_id = self.model.camera(WRIST_CAMERA).id
         self._light_diffuse = self.model.light_diffuse.copy()
         self._headlight = self.model.vis.headlight.diffuse.copy()
         self._visual: dict[str, Any] = {}
         self._visual_snapshot = None
         self._set_camera_mount()
-        self._goals: list[deque[tuple[float, float]]] = [deque() for _ in range(6)]
         self._held = np.zeros(6, dtype=bool)  # torque on: the actuator drives the joint
-        self._reading_shaft = np.zeros(6)  # backlash state: where the sensor thinks the shaft is
+        self._commanded = np.zeros(6)  # the latest goal of every servo (sim radians), as queued
         self._renderer: mujoco.Renderer | None = None
         self._render_thread: int | None = None
         self._stop = threading.Event()
@@ -121,9 +135,11 @@ class TwinWorld:
                 self.rng = np.random.default_rng(seed)
             targets = self.task.reset(self.data, self.rng)
             self.data.ctrl[:] = targets  # the operator placed the arm; servos hold it where it is
-            for q in self._goals:
-                q.clear()
-            self._reading_shaft = self.data.qpos[self.qadr].copy()
+            self._commanded = np.array(targets, dtype=np.float64)
+            if seed is not None:
+                self._dr_seed = seed
+                self.dr.seed(np.random.SeedSequence(seed))
+            self._reset_servo_models(targets)
             self.success = False
             self.episode += 1
             return {
@@ -135,37 +151,31 @@ class TwinWorld:
 
     # -- what the servos see -------------------------------------------------------------------------------
     def set_goal(self, index: int, rad: float | None) -> None:
-        """A servo's goal (sim radians), applied after the configured latency; None = torque off."""
+        """A servo's goal (sim radians), landing after the configured latency through the gears' play;
+        None = torque off (at once: the joint is held where it is, its queued goals dropped)."""
         with self.lock:
             if rad is None:
                 self._held[index] = False
-                self._goals[index].clear()
-                # torque off: like the emulator's default backend, a released joint stays where it is
-                self.data.ctrl[index] = self.data.qpos[self.qadr[index]]
+                hold = float(self.data.qpos[self.qadr[index]])
+                self._commanded[index] = hold
+                self.dr.queue.release(self.data, index, hold)
                 return
             self._held[index] = True
-            due = self.sim_time + self.perturbations.latency_ms / 1000.0
-            self._goals[index].append((due, float(rad)))
+            self._commanded[index] = float(rad)
+            self.dr.queue.push(self._commanded, self.dr.rngs["latency"])
 
     def joint_positions(self) -> np.ndarray:
         with self.lock:
             return self.data.qpos[self.qadr].copy()
 
     def read_joint(self, index: int) -> float:
-        """What the servo's encoder reports: the shaft through backlash, plus noise."""
+        """What the servo's encoder reports: the joint's true angle (the encoder is on the output shaft, so
+        gear play never shows here), with the reading noise; the emulated servo rounds it to ticks."""
         with self.lock:
-            q = float(self.data.qpos[self.qadr[index]])
-            half = math.radians(self.perturbations.backlash_deg) / 2
-            shaft = self._reading_shaft[index]
-            if q > shaft + half:
-                shaft = q - half
-            elif q < shaft - half:
-                shaft = q + half
-            self._reading_shaft[index] = shaft if half > 0 else q
-            noise = self.perturbations.joint_noise_deg
-            return self._reading_shaft[index] + (
-                math.radians(self.noise_rng.normal(0.0, noise)) if noise > 0 else 0.0
-            )
+            q = self.data.qpos[self.qadr[index]]
+            if self.dr.readings is None:
+                return float(q)
+            return float(self.dr.readings.read(np.array([q]), self.dr.rngs["joint_noise"], joints=[index])[0])
 
     # -- ground truth and perturbations ------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -203,7 +213,11 @@ class TwinWorld:
                         )
                 else:
                     value = float(value)
+                    if key in PHYSICAL_KEYS and not (math.isfinite(value) and value >= 0):
+                        raise ValueError(f"{key} must be a finite number >= 0, got {value}")
                 setattr(self.perturbations, key, value)
+            if any(k in changes for k in PHYSICAL_KEYS):
+                self._recompose()
             if any(k in changes for k in VISUAL_KEYS):
                 self._visual = {k: changes[k] for k in VISUAL_KEYS if k in changes}
             if self._visual_snapshot is not None:
@@ -216,6 +230,27 @@ class TwinWorld:
                 self._visual_snapshot = apply_visual_perturbation(self.model, self._visual)
             mujoco.mj_forward(self.model, self.data)
         return {"ok": True, "perturbations": dataclasses.asdict(self.perturbations), "visual": self._visual}
+
+    # -- the servo-side perturbations: the training randomisers at one fixed point ---------------------------
+    def _compose(self) -> tuple[RandomizationConfig, DomainRandomizer]:
+        cfg = perturbation_config(dataclasses.asdict(self.perturbations))
+        # the emulated servo quantises (Present_Position is whole ticks of the twin's calibration), not the sim
+        cfg.joint_noise = dataclasses.replace(cfg.joint_noise, quantize=False)
+        dr = DomainRandomizer(cfg, self.model, self.task, self.timing, render=False)
+        dr.seed(np.random.SeedSequence(self._dr_seed))
+        return cfg, dr
+
+    def _reset_servo_models(self, drive: np.ndarray) -> None:
+        """Fresh latency queue, gears taken up at ``drive`` (what the actuators drive to now), reading offsets."""
+        cube_xy = self.data.qpos[self.task.cube_qadr : self.task.cube_qadr + 2]
+        self.dr.after_task_reset(self.model, self.data, np.array(drive, dtype=np.float64), cube_xy)
+
+    def _recompose(self) -> None:
+        """New fixed values mid-episode: the gears keep where they drive now, the latest goals land anew."""
+        self.randomization, self.dr = self._compose()
+        self._reset_servo_models(self.data.ctrl.copy())
+        if self._held.any():
+            self.dr.queue.push(self._commanded, self.dr.rngs["latency"])
 
     def _set_camera_mount(self) -> None:
         base = wrist_camera_pose(self.config.env.wrist_camera)
@@ -244,20 +279,13 @@ class TwinWorld:
         steps = int(round(seconds / dt))
         with self.lock:
             for _ in range(steps):
-                self._apply_due_goals()
-                mujoco.mj_step(self.model, self.data)
+                self.dr.queue.run(self.model, self.data, 1)  # goals due by now land, then one substep
                 self.sim_time += dt
                 self._physics_steps = getattr(self, "_physics_steps", 0) + 1
                 if self._physics_steps % self.steps_per_control == 0:
                     state = self.task.measure(self.data, np.zeros(self.params.action_dim))
                     _, success, _ = self.task.update(state)
                     self.success |= success
-
-    def _apply_due_goals(self) -> None:
-        for index, queue in enumerate(self._goals):
-            while queue and queue[0][0] <= self.sim_time:
-                _, rad = queue.popleft()
-                self.data.ctrl[index] = rad
 
     def _run(self) -> None:
         factor = self.config.real_time_factor
