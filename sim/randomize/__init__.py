@@ -13,15 +13,18 @@ The held-out evaluation (``sim.heldout``) uses values outside what these ranges 
 ``apply_visual_perturbation`` is how the digital twin puts the visual ones onto its own MjModel.
 
 One module per concern, each config beside the code it configures:
-  visual        lighting, surfaces, distractors, wrist-camera jitter; the fixed visual perturbation
-  image         what the camera's sensor and MJPG path do to a frame (a wrapper applies it)
-  physics       cube, actuators, gear backlash
-  sensing       joint readings (noise, calibration offset, encoder quantisation)
-  timing        action latency queue, camera frame age, the delay sampler
-  config        ``RandomizationConfig``: the groups composed; ``perturbation_config``: a fixed point of it
-  domain        ``DomainRandomizer``: the env's one handle on all of it
-  support       could training sample a value (held-out checks); which model fields changed
-  scene_assets  what randomisation builds into the compiled scene
+  visual         lighting, surfaces, distractors, wrist-camera jitter; the fixed visual perturbation
+  image          what the camera's sensor and MJPG path do to a frame (a wrapper applies it)
+  physics        cube, actuators, gear backlash
+  sensing        joint readings (noise, calibration offset, encoder quantisation)
+  timing         action latency queue, camera frame age, the delay sampler
+  config         ``RandomizationConfig``: the groups composed; ``perturbation_config``: a fixed point of it
+  domain         ``DomainRandomizer``: the env's one handle on all of it
+  support        could training sample a value (held-out checks); which model fields changed
+  scene_assets   what randomisation builds into the compiled scene
+  scene_elements the scene names randomisers touch; the table textures as data
+  sampling       the one range-checked uniform draw
+  rotations      small rotations as MuJoCo quaternions
 """
 
 from sim.randomize.config import PHYSICAL_KEYS, RandomizationConfig, perturbation_config
@@ -37,7 +40,8 @@ from sim.randomize.physics import (
     CubeRandomizer,
 )
 from sim.randomize.rotations import offset_quat, rotvec_quat
-from sim.randomize.scene_assets import (
+from sim.randomize.scene_assets import add_scene_assets, scene_key
+from sim.randomize.scene_elements import (
     CUBE_BODY,
     CUBE_GEOM,
     DISTRACTOR_PREFIX,
@@ -49,8 +53,6 @@ from sim.randomize.scene_assets import (
     TABLE_GEOM,
     TABLE_TEXTURES,
     TRAIN_TABLE_TEXTURES,
-    add_scene_assets,
-    scene_key,
     table_material,
 )
 from sim.randomize.sensing import TICK_RAD, JointNoiseConfig, JointReadings

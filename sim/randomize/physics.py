@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.randomize.sampling import Range, uniform
-from sim.randomize.scene_assets import CUBE_BODY, CUBE_GEOM
+from sim.randomize.scene_elements import CUBE_BODY, CUBE_GEOM
 
 import mujoco
 import numpy as np

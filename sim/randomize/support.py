@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim.randomize.config import RandomizationConfig
-from sim.randomize.scene_assets import KEY_LIGHT, PLAIN_TABLE, TABLE_GEOM
+from sim.randomize.scene_elements import KEY_LIGHT, PLAIN_TABLE, TABLE_GEOM
 from sim.randomize.timing import LatencyConfig
 from sim.randomize.visual import LightingConfig
 

@@ -13,7 +13,7 @@ from typing import Any
 from sim.arm_model import WRIST_CAMERA
 from sim.randomize.rotations import offset_quat, premultiply, rotvec_quat
 from sim.randomize.sampling import RGB, Range, uniform
-from sim.randomize.scene_assets import (
+from sim.randomize.scene_elements import (
     CUBE_GEOM,
     DISTRACTOR_PREFIX,
     HELDOUT_TABLE_TEXTURES,

@@ -26,9 +26,15 @@ def twin(
         Path | None, typer.Option("--out-dir", help="Where to write the calibration files (default: temp).")
     ] = None,
     pace_bus: Annotated[bool, typer.Option("--pace-bus", help="Real-time byte pacing at 1 Mbaud.")] = False,
-    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added actuation latency.")] = 0.0,
-    backlash_deg: Annotated[float, typer.Option("--backlash-deg")] = 0.0,
-    joint_noise_deg: Annotated[float, typer.Option("--joint-noise-deg")] = 0.0,
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", help="Added actuation latency (the sim's latency queue).")
+    ] = 0.0,
+    backlash_deg: Annotated[
+        float, typer.Option("--backlash-deg", help="Gear play of the arm joints (the sim's backlash).")
+    ] = 0.0,
+    joint_noise_deg: Annotated[
+        float, typer.Option("--joint-noise-deg", help="Joint reading noise, std (the sim's reading model).")
+    ] = 0.0,
     light_scale: Annotated[float, typer.Option("--light-scale")] = 1.0,
     camera_offset: Annotated[
         str, typer.Option("--camera-offset", help="dx,dy,dz,droll,dpitch,dyaw (m, rad) of the camera mount.")
