@@ -8,14 +8,16 @@ import copy
 import dataclasses
 import math
 
+from sim.arm_model import WRIST_CAMERA
 from sim.config import EnvConfig
 from sim.heldout import heldout_env_config, heldout_perturbations
-from sim.randomize import DomainRandomizer, perturbation_config
+from sim.randomize import DomainRandomizer, apply_visual_perturbation, perturbation_config
+from sim.scene import build_model
 
 import numpy as np
 import pytest
 
-from so101_deploy.twin.world import TwinWorld
+from so101_deploy.twin.world import TwinWorld, twin_perturbation
 
 PERTURBATION = {"latency_ms": 124.0, "backlash_deg": 1.4, "joint_noise_deg": 0.3}
 SEED = 3
@@ -142,3 +144,20 @@ def test_every_heldout_perturbation_is_the_same_config_point_in_the_sim_and_on_t
         assert world.dr.queue.delay == round(p["latency_ms"] / 2.0)  # 2 ms physics substeps
     with pytest.raises(ValueError, match="backlash_deg must be a finite number >= 0"):
         world.perturb({"backlash_deg": -1.0})
+
+
+def test_a_heldout_camera_offset_puts_the_twin_camera_where_it_puts_the_sim_camera():
+    """The sim turns the camera in the gripper body frame, the twin adds to the mount's euler angles (the
+    calibration's convention): twin_perturbation translates, or the two differ by up to 3 deg."""
+    world = TwinWorld()
+    cam = world.model.camera(WRIST_CAMERA).id
+    for p in heldout_perturbations():
+        sim_model = build_model(EnvConfig())
+        apply_visual_perturbation(sim_model, p)
+        world.perturb(twin_perturbation(p, EnvConfig()))
+        np.testing.assert_allclose(world.model.cam_pos[cam], sim_model.cam_pos[cam], rtol=0, atol=1e-12)
+        assert abs(float(world.model.cam_quat[cam] @ sim_model.cam_quat[cam])) == pytest.approx(
+            1.0, abs=1e-12
+        )
+    world.perturb({"camera_offset": p["camera_offset"]})  # untranslated: the euler convention, elsewhere
+    assert abs(float(world.model.cam_quat[cam] @ sim_model.cam_quat[cam])) < math.cos(math.radians(0.5) / 2)

@@ -18,7 +18,7 @@ from policies.drqv2.evaluate import wilson_interval
 from so101_deploy.runtime.judges import TwinJudge
 from so101_deploy.runtime.loop import RunConfig, Runner
 from so101_deploy.twin.app import Twin, TwinConfig
-from so101_deploy.twin.world import Perturbations, WorldConfig
+from so101_deploy.twin.world import Perturbations, WorldConfig, twin_perturbation
 
 
 @dataclass
@@ -52,7 +52,8 @@ def evaluate_on_twin(
     perturbations: list[dict[str, Any]] | None = None,
     out_dir: str | Path | None = None,
 ) -> TwinEvalResult:
-    """Run ``episodes`` twin episodes (episode i reset with seed + i, perturbation i if given)."""
+    """Run ``episodes`` twin episodes (episode i reset with seed + i, perturbation i if given, in the training
+    sim's meaning: ``sim.heldout``)."""
     steps = max_steps or env_cfg.episode_steps
     successes: list[bool] = []
     timings: dict = {}
@@ -63,7 +64,8 @@ def evaluate_on_twin(
         with Twin(TwinConfig(world=world)) as twin:
             for i in range(episodes):
                 if perturbations:
-                    twin.perturb({**Perturbations().__dict__, **perturbations[i % len(perturbations)]})
+                    held_out = twin_perturbation(perturbations[i % len(perturbations)], env_cfg)
+                    twin.perturb({**Perturbations().__dict__, **held_out})
                 config = RunConfig(
                     policy=str(policy_path), port=twin.port, camera=twin.camera_url,
                     calibration=str(twin.calibration_path), max_steps=steps, start_pose="hold",

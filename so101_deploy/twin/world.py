@@ -32,6 +32,7 @@ from sim.randomize import (
     DomainRandomizer,
     RandomizationConfig,
     apply_visual_perturbation,
+    offset_quat,
     perturbation_config,
 )
 from sim.scene import GROUP_COLLISION, PhysicsTiming, build_model, euler_to_quat, wrist_camera_pose
@@ -55,6 +56,30 @@ class Perturbations:
     latency_ms: float = 0.0  # a goal lands this much later (ActuationQueue, physics-substep resolution)
     backlash_deg: float = 0.0  # gear play of the five arm joints (Backlash: play on the goal)
     joint_noise_deg: float = 0.0  # std of the noise on every joint reading (JointReadings)
+
+
+def twin_perturbation(perturbation: dict[str, Any], env_cfg: EnvConfig) -> dict[str, Any]:
+    """A perturbation in the training sim's meaning (``sim.heldout``) as ``TwinWorld.perturb`` takes it.
+
+    Only ``camera_offset`` needs translating. The sim premultiplies its rotations in the gripper body frame
+    (``sim.randomize.apply_visual_perturbation``); the twin adds them to the mount's euler angles, the convention
+    ``so101 calibrate align`` solves in. For the held-out set the two differ by up to 3 deg, so the twin gets the
+    euler offsets that give the sim's camera pose."""
+    if perturbation.get("camera_offset") is None:
+        return dict(perturbation)
+    offset = [float(v) for v in perturbation["camera_offset"]]
+    mount = wrist_camera_pose(env_cfg.wrist_camera).euler
+    quat, mat = np.zeros(4), np.zeros(9)
+    mujoco.mju_mulQuat(quat, offset_quat(*offset[3:]), euler_to_quat(tuple(mount)))
+    mujoco.mju_quat2Mat(mat, quat)
+    r = mat.reshape(3, 3)  # = Rx(a) Ry(b) Rz(c), MuJoCo's intrinsic "xyz"
+    euler = (
+        math.atan2(-r[1, 2], r[2, 2]),
+        math.asin(max(-1.0, min(1.0, r[0, 2]))),
+        math.atan2(-r[0, 1], r[0, 0]),
+    )
+    turn = [math.remainder(e - m, 2 * math.pi) for e, m in zip(euler, mount, strict=True)]
+    return {**perturbation, "camera_offset": [*offset[:3], *turn]}
 
 
 @dataclass
