@@ -9,7 +9,7 @@ from typing import Any
 
 from sim.randomize.config import RandomizationConfig
 from sim.randomize.scene_elements import KEY_LIGHT, PLAIN_TABLE, TABLE_GEOM
-from sim.randomize.timing import LatencyConfig
+from sim.randomize.timing import LatencyConfig, delay_samples_ms
 from sim.randomize.visual import LightingConfig
 
 import mujoco
@@ -105,14 +105,8 @@ def training_support(perturbation: dict[str, Any], cfg: RandomizationConfig, mod
 def _in_delay_support(ms: float, cfg: LatencyConfig, control_hz: float) -> bool:
     if not cfg.enabled:
         return ms == 0.0
-    if cfg.from_telemetry or cfg.ms:
-        from sim.latency_model import load_latency_quantiles
-
-        s = (
-            load_latency_quantiles(cfg.from_telemetry, "action_latency_ms")
-            if cfg.from_telemetry
-            else np.asarray(cfg.ms)
-        )
+    s = delay_samples_ms(cfg.ms, cfg.from_telemetry, "action_latency_ms")
+    if s.size:
         return bool(s.min() <= ms <= s.max())
     grid = 1000.0 * np.arange(cfg.max_steps + 1) / control_hz
     return bool(np.any(np.abs(grid - ms) < 1e-6))

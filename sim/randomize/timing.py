@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sim.latency_model import load_latency_quantiles
 from sim.randomize.physics import Backlash
 
 import mujoco
@@ -41,6 +42,17 @@ class ObservationDelayConfig:
     from_telemetry: str = ""
 
 
+def delay_samples_ms(ms: Sequence[float], from_telemetry: str, which: str) -> np.ndarray:
+    """The delays (ms, sorted) a config draws from: the telemetry's quantiles of ``which`` if given, else ``ms``;
+    empty means whole control steps (``max_steps``)."""
+    samples = (
+        load_latency_quantiles(from_telemetry, which) if from_telemetry else np.asarray(ms, dtype=np.float64)
+    )
+    if samples.size and (not np.all(np.isfinite(samples)) or samples.min() < 0):
+        raise ValueError(f"{which} samples must be finite and >= 0 ms, got {samples.tolist()}")
+    return np.sort(samples)
+
+
 class DelaySampler:
     """Per-episode (or per-step) delays in physics substeps, from telemetry, millisecond samples or 0..k steps."""
 
@@ -49,14 +61,7 @@ class DelaySampler:
         self.max_steps = int(max_steps)
         if self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {max_steps}")
-        samples = np.asarray(ms, dtype=np.float64)
-        if from_telemetry:
-            from sim.latency_model import load_latency_quantiles
-
-            samples = load_latency_quantiles(from_telemetry, which)
-        if samples.size and (not np.all(np.isfinite(samples)) or samples.min() < 0):
-            raise ValueError(f"{which} samples must be finite and >= 0 ms, got {samples.tolist()}")
-        self.samples_ms = np.sort(samples)
+        self.samples_ms = delay_samples_ms(ms, from_telemetry, which)
 
     def draw_ms(self, rng: np.random.Generator) -> float:
         if self.samples_ms.size:  # inverse CDF through the sorted samples (quantiles)
