@@ -142,8 +142,9 @@ def test_every_heldout_perturbation_is_the_same_config_point_in_the_sim_and_on_t
         assert world.randomization.joint_noise.std_deg == sim_cfg.joint_noise.std_deg == p["joint_noise_deg"]
         assert sim_cfg.joint_noise.quantize and not world.randomization.joint_noise.quantize
         assert world.dr.queue.delay == round(p["latency_ms"] / 2.0)  # 2 ms physics substeps
-    with pytest.raises(ValueError, match="backlash_deg must be a finite number >= 0"):
-        world.perturb({"backlash_deg": -1.0})
+    for bad in ({"backlash_deg": -1.0}, {"latency_ms": float("nan")}, {"joint_noise_deg": float("inf")}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a finite number >= 0"):
+            perturbation_config(bad)
 
 
 def test_a_heldout_camera_offset_puts_the_twin_camera_where_it_puts_the_sim_camera():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -47,9 +48,10 @@ def perturbation_config(perturbation: dict[str, Any]) -> RandomizationConfig:
     ``training_support`` says whether a training config's ranges contain it.
 
     Missing keys are 0 (that group off; readings are still quantised, as on the bus)."""
-    latency = float(perturbation.get("latency_ms", 0.0))
-    backlash = float(perturbation.get("backlash_deg", 0.0))
-    noise = float(perturbation.get("joint_noise_deg", 0.0))
+    latency, backlash, noise = (float(perturbation.get(key, 0.0)) for key in PHYSICAL_KEYS)
+    for key, value in zip(PHYSICAL_KEYS, (latency, backlash, noise), strict=True):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{key} must be a finite number >= 0 (0 turns it off), got {value}")
     return RandomizationConfig(
         latency=LatencyConfig(enabled=latency > 0, ms=(latency,)),
         backlash=BacklashConfig(enabled=backlash > 0, deg=(backlash, backlash)),

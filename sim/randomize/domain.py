@@ -61,7 +61,9 @@ class DomainRandomizer:
         if self.actuators:
             self.actuators.reset(model, r["actuators"])
 
-    def after_task_reset(self, model, data, targets: np.ndarray, cube_xy: np.ndarray) -> None:
+    def after_task_reset(self, model, data, targets: np.ndarray, cube_xy: np.ndarray | None = None) -> None:
+        """Per-episode draws once the task has placed everything: distractors around ``cube_xy`` (needed only
+        with that group on), camera mount, gears taken up at ``targets``, reading offsets, latency."""
         r = self.rngs
         if self.distractors:
             self.distractors.place(model, data, cube_xy, r["distractors"])

@@ -238,8 +238,6 @@ class TwinWorld:
                         )
                 else:
                     value = float(value)
-                    if key in PHYSICAL_KEYS and not (math.isfinite(value) and value >= 0):
-                        raise ValueError(f"{key} must be a finite number >= 0, got {value}")
                 setattr(self.perturbations, key, value)
             if any(k in changes for k in PHYSICAL_KEYS):
                 self._recompose()
@@ -267,8 +265,9 @@ class TwinWorld:
 
     def _reset_servo_models(self, drive: np.ndarray) -> None:
         """Fresh latency queue, gears taken up at ``drive`` (what the actuators drive to now), reading offsets."""
-        cube_xy = self.data.qpos[self.task.cube_qadr : self.task.cube_qadr + 2]
-        self.dr.after_task_reset(self.model, self.data, np.array(drive, dtype=np.float64), cube_xy)
+        self.dr.after_task_reset(
+            self.model, self.data, np.array(drive, dtype=np.float64)
+        )  # no distractors here
 
     def _recompose(self) -> None:
         """New fixed values mid-episode: the gears keep where they drive now, the latest goals land anew."""
