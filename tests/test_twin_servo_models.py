@@ -17,7 +17,7 @@ from sim.scene import build_model
 import numpy as np
 import pytest
 
-from so101_deploy.twin.world import TwinWorld, twin_perturbation
+from so101_deploy.twin.world import Perturbations, TwinWorld, WorldConfig, twin_perturbation
 
 PERTURBATION = {"latency_ms": 124.0, "backlash_deg": 1.4, "joint_noise_deg": 0.3}
 SEED = 3
@@ -162,3 +162,14 @@ def test_a_heldout_camera_offset_puts_the_twin_camera_where_it_puts_the_sim_came
         )
     world.perturb({"camera_offset": p["camera_offset"]})  # untranslated: the euler convention, elsewhere
     assert abs(float(world.model.cam_quat[cam] @ sim_model.cam_quat[cam])) < math.cos(math.radians(0.5) / 2)
+
+
+def test_perturbations_given_at_construction_are_in_force_from_the_start():
+    """`so101 twin --light-scale/--backlash-deg ...` configure the world; the light scale used to wait for a
+    /perturb call."""
+    nominal = TwinWorld()
+    world = TwinWorld(WorldConfig(perturbations=Perturbations(light_scale=0.5, backlash_deg=1.2)))
+    np.testing.assert_allclose(world.model.light_diffuse, 0.5 * nominal.model.light_diffuse)
+    np.testing.assert_allclose(world.model.vis.headlight.diffuse, 0.5 * nominal.model.vis.headlight.diffuse)
+    assert world.randomization.backlash.deg == (1.2, 1.2) and world.dr.backlash is not None
+    assert nominal.dr.backlash is None and nominal.dr.queue.delay == 0

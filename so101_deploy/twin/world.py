@@ -121,7 +121,6 @@ class TwinWorld:
         self._headlight = self.model.vis.headlight.diffuse.copy()
         self._visual: dict[str, Any] = {}
         self._visual_snapshot = None
-        self._set_camera_mount()
         self._held = np.zeros(6, dtype=bool)  # torque on: the actuator drives the joint
         self._commanded = np.zeros(6)  # the latest goal of every servo (sim radians), as queued
         self._renderer: mujoco.Renderer | None = None
@@ -132,6 +131,7 @@ class TwinWorld:
         self.episode = 0
         self.success = False
         self.steps_per_control = max(1, round(1.0 / (env_cfg.control_hz * self.model.opt.timestep)))
+        self.perturb({})  # the configured perturbations (camera mount, light scale) onto the scene
         self.reset(self.config.seed)
 
     # -- lifecycle -------------------------------------------------------------------------------------
