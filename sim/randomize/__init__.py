@@ -40,6 +40,7 @@ from sim.randomize.physics import (
     CubeRandomizer,
 )
 from sim.randomize.rotations import offset_quat, rotvec_quat
+from sim.randomize.sampling import RGB, Range
 from sim.randomize.scene_assets import add_scene_assets, scene_key
 from sim.randomize.scene_elements import (
     CUBE_BODY,
@@ -89,6 +90,7 @@ __all__ = [
     "N_ARM_JOINTS",
     "PHYSICAL_KEYS",
     "PLAIN_TABLE",
+    "RGB",
     "TABLE_GEOM",
     "TABLE_TEXTURES",
     "TICK_RAD",
@@ -117,6 +119,7 @@ __all__ = [
     "LightingRandomizer",
     "ObservationDelayConfig",
     "RandomizationConfig",
+    "Range",
     "SurfaceConfig",
     "SurfaceRandomizer",
     "VisualSnapshot",
