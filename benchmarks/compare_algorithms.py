@@ -154,15 +154,16 @@ def time_updates(rounds: int, per_round: int) -> dict:
     import torch
     from stable_baselines3.common.logger import Logger
 
-    from policies.drqv2.agent import DrQV2Agent, ObsSpec
+    from policies.drqv2.agent import ObsSpec
     from policies.drqv2.config import AgentConfig, TrainConfig
+    from policies.drqv2.fast import build_agent
     from policies.sb3_baseline import SacTrainConfig, build_model, make_sac_vec_env
     from so101_deploy.config import load_config
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     drq_cfg: AgentConfig = load_config(TrainConfig, "default").agent
-    drq = DrQV2Agent(ObsSpec((9, 84, 84), 6, 22, 4), drq_cfg, device="cpu", seed=0)
+    drq = build_agent(ObsSpec((9, 84, 84), 6, 22, 4), drq_cfg, device="cpu", seed=0)
 
     def obs(n: int) -> dict:
         return {

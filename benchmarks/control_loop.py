@@ -24,8 +24,9 @@ from sim.config import EnvConfig
 import numpy as np
 
 from policies.contract import contract_for_env
-from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.agent import ObsSpec
 from policies.drqv2.config import AgentConfig
+from policies.drqv2.fast import build_agent
 from policies.export import export_policy
 from so101_deploy.runtime.judges import TwinJudge
 from so101_deploy.runtime.loop import RunConfig, Runner
@@ -34,7 +35,7 @@ from so101_deploy.runtime.loop import RunConfig, Runner
 def policy_for_rate(hz: float, path: Path) -> Path:
     contract = contract_for_env(dataclasses.replace(EnvConfig(), control_hz=hz))
     spec = ObsSpec(contract.image.stacked_shape, contract.low_dim_size, 1, contract.action.size)
-    agent = DrQV2Agent(spec, AgentConfig(), device="cpu", seed=0)
+    agent = build_agent(spec, AgentConfig(), device="cpu", seed=0)
     agent.train(False)
     return export_policy(agent.policy, contract, path).path
 

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from policies.contract import PolicyContract, contract_for_env
-from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.agent import ObsSpec
 from policies.drqv2.config import TrainConfig
+from policies.drqv2.fast import build_agent
 from policies.export import export_policy
 from policies.onnx_policy import OnnxPolicy
 
@@ -50,7 +51,7 @@ def main() -> None:
         privileged=1,
         action_dim=contract.action.size * contract.action.chunk_length,
     )
-    agent = DrQV2Agent(spec, cfg.agent, device="cpu", seed=0)
+    agent = build_agent(spec, cfg.agent, device="cpu", seed=0)
     agent.train(False)
     torch.set_num_threads(1)
 

@@ -1,4 +1,7 @@
-"""DrQ-v2 agent: augmentation, schedules, who trains what, asymmetric critic, chunked updates, checkpoints."""
+"""DrQ-v2 agent: schedules, who trains what, asymmetric critic, state-only mode, checkpoints.
+
+Behaviour tests run on both the plain agent (the paper as written) and the fast one the trainer builds; the
+fast paths' equality with the plain maths is tested in test_drqv2_fast.py."""
 
 import dataclasses
 
@@ -6,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.agent import ObsSpec
 from policies.drqv2.checkpoint import load_agent, save_checkpoint
 from policies.drqv2.config import AgentConfig, TrainConfig
-from policies.drqv2.networks import Encoder, grid_sample_shift, random_shift
+from policies.drqv2.fast import FastEncoder, build_agent
+from policies.drqv2.networks import Encoder
 from policies.drqv2.schedules import schedule
 
 SIZE = 20
@@ -49,27 +53,6 @@ def batch(n: int = 8, seed: int = 0) -> dict:
     }
 
 
-def test_random_shift_moves_each_sample_by_at_most_pad_pixels():
-    x = torch.randint(0, 256, (32, 9, SIZE, SIZE), dtype=torch.uint8)
-    out = random_shift(x, 4, torch.Generator().manual_seed(0))
-    padded = torch.nn.functional.pad(x.float(), (4, 4, 4, 4), mode="replicate")
-    found = set()
-    for i in range(len(x)):
-        matches = [
-            (dy, dx)
-            for dy in range(-4, 5)
-            for dx in range(-4, 5)
-            if torch.equal(padded[i, :, 4 + dy : 4 + dy + SIZE, 4 + dx : 4 + dx + SIZE], out[i].float())
-        ]
-        assert matches, f"sample {i} is not a shift of its input within +-4 px"
-        found.add(matches[0])
-    assert len(found) > 10  # shifts are drawn per sample
-    # and it is the paper's bilinear grid_sample at the same integer shifts
-    shifts = torch.randint(0, 9, (32, 2), generator=torch.Generator().manual_seed(0))
-    reference = grid_sample_shift(x.float(), shifts, 4)
-    assert (reference - out.float()).abs().max() < 0.01
-
-
 def test_schedules_count_env_frames():
     spec = "linear(1.0,0.1,500000)"
     assert schedule(spec, 0) == 1.0
@@ -85,8 +68,10 @@ def test_schedules_count_env_frames():
         schedule("cosine(1,0,10)", 0)
 
 
-def test_act_explores_uniformly_then_with_scheduled_noise_and_evaluates_without_noise_or_augmentation():
-    agent = DrQV2Agent(SPEC, dataclasses.replace(SMALL, stddev_schedule="linear(0.5,0.5,1)"), seed=0)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_act_explores_uniformly_then_with_scheduled_noise_and_evaluates_without_noise_or_augmentation(fast):
+    cfg = dataclasses.replace(SMALL, stddev_schedule="linear(0.5,0.5,1)", fast=fast)
+    agent = build_agent(SPEC, cfg, seed=0)
     obs = observations(512, 0)
     obs_one = {k: np.repeat(v[:1], 512, axis=0) for k, v in obs.items()}
     mean = agent.act(obs_one, frame=10_000, eval_mode=True)
@@ -103,8 +88,9 @@ def test_act_explores_uniformly_then_with_scheduled_noise_and_evaluates_without_
     np.testing.assert_allclose((noisy - mean)[:, inside].std(axis=0), 0.5, rtol=0.15)
 
 
-def test_encoder_learns_through_the_critic_only_and_target_critic_moves_by_tau():
-    agent = DrQV2Agent(SPEC, SMALL, seed=0)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_encoder_learns_through_the_critic_only_and_target_critic_moves_by_tau(fast):
+    agent = build_agent(SPEC, dataclasses.replace(SMALL, fast=fast), seed=0)
     b = batch()
     target_before = [p.clone() for p in agent.critic_target.parameters()]
     encoder_before = [p.clone() for p in agent.encoder.parameters()]
@@ -115,17 +101,21 @@ def test_encoder_learns_through_the_critic_only_and_target_critic_moves_by_tau()
         target_before, agent.critic_target.parameters(), agent.critic.parameters(), strict=True
     ):
         torch.testing.assert_close(new, (1 - tau) * old + tau * online)
-    # the actor's loss leaves encoder and critic gradients untouched
+    # the actor's step leaves encoder and critic alone; the fast path does not even compute critic gradients
     for module in (agent.encoder, agent.critic):
         module.zero_grad(set_to_none=True)
+    critic_before = [p.clone() for p in agent.critic.parameters()]
     features = agent.encoder(b["obs"]["rgb"]).detach()
-    agent._update_actor(features, b["obs"], std=0.2)
+    agent.update_actor(features, b["obs"], std=0.2)
     assert all(p.grad is None for p in agent.encoder.parameters())
-    assert all(p.grad is None for p in agent.critic.parameters())
+    assert all(torch.equal(a, p) for a, p in zip(critic_before, agent.critic.parameters(), strict=True))
+    if fast:
+        assert all(p.grad is None for p in agent.critic.parameters())
 
 
-def test_asymmetric_critic_reads_privileged_state_and_the_actor_never_does():
-    agent = DrQV2Agent(SPEC, dataclasses.replace(SMALL, asymmetric_critic=True), seed=0)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_asymmetric_critic_reads_privileged_state_and_the_actor_never_does(fast):
+    agent = build_agent(SPEC, dataclasses.replace(SMALL, asymmetric_critic=True, fast=fast), seed=0)
     b = batch()
     other = dict(b["obs"], privileged_state=b["obs"]["privileged_state"] + 5.0)
     with torch.no_grad():
@@ -140,9 +130,10 @@ def test_asymmetric_critic_reads_privileged_state_and_the_actor_never_does():
     agent.update(b, frame=1000)
 
 
-def test_state_only_mode_has_no_encoder_and_learns_a_simple_target():
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_state_only_mode_has_no_encoder_and_learns_a_simple_target(fast):
     spec = ObsSpec(rgb_shape=None, low_dim=6, privileged=5, action_dim=4)
-    agent = DrQV2Agent(spec, dataclasses.replace(SMALL, lr=1e-3, batch_size=32), seed=0)
+    agent = build_agent(spec, dataclasses.replace(SMALL, lr=1e-3, batch_size=32, fast=fast), seed=0)
     assert agent.encoder is None
     b = batch(32)
     b["obs"].pop("rgb"), b["next_obs"].pop("rgb")
@@ -151,33 +142,21 @@ def test_state_only_mode_has_no_encoder_and_learns_a_simple_target():
     assert losses[-1] < 0.1 * losses[0]
 
 
-def test_chunked_update_equals_whole_batch_update():
-    cfg = dataclasses.replace(SMALL, aug_pad=0, stddev_clip=0.0)  # no random draws that depend on chunking
-    whole = DrQV2Agent(SPEC, dataclasses.replace(cfg, update_chunk=0), seed=0)
-    chunked = DrQV2Agent(SPEC, dataclasses.replace(cfg, update_chunk=3), seed=0)
-    b = batch()
-    m1, m2 = whole.update(b, 1000), chunked.update(b, 1000)
-    assert m1["critic_loss"] == pytest.approx(m2["critic_loss"], rel=1e-5)
-    for p1, p2 in zip(whole.encoder.parameters(), chunked.encoder.parameters(), strict=True):
-        torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)
-    for p1, p2 in zip(whole.actor.parameters(), chunked.actor.parameters(), strict=True):
-        torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)
-
-
 def test_encoder_feature_order_is_saved_and_old_encoders_load_with_the_papers_order():
     """Features are flattened (H, W, C) (a free view of channels-last maps); an encoder saved before the order
-    was recorded is (C, H, W) and must still compute what it computed then, in either memory layout."""
+    was recorded is (C, H, W) and must still compute what it computed then, in the paper's encoder and in the
+    fast one in either memory layout."""
     torch.manual_seed(0)
     rgb = torch.randint(0, 256, (3, 9, 84, 84), dtype=torch.uint8)
-    new = Encoder(9, 84, channels_last=True)
+    new = FastEncoder(9, 84, channels_last=True)
     features = new(rgb)
     state = new.state_dict()
     assert bool(state["hwc_features"])
-    for channels_last in (True, False):
-        same = Encoder(9, 84, channels_last=channels_last)
+    for make in (lambda: Encoder(9, 84), lambda: FastEncoder(9, 84, True), lambda: FastEncoder(9, 84, False)):
+        same = make()
         same.load_state_dict(state)
         torch.testing.assert_close(same(rgb), features, rtol=1e-4, atol=1e-4)
-        legacy = Encoder(9, 84, channels_last=channels_last)
+        legacy = make()
         legacy.load_state_dict({k: v for k, v in state.items() if k != "hwc_features"})
         assert legacy.feature_order == "chw"
         chw = features.view(3, 35, 35, 32).permute(0, 3, 1, 2).reshape(3, -1)
@@ -186,7 +165,7 @@ def test_encoder_feature_order_is_saved_and_old_encoders_load_with_the_papers_or
 
 def test_checkpoint_round_trip_gives_identical_next_actions(tmp_path):
     cfg = TrainConfig(agent=SMALL, seed=3)
-    agent = DrQV2Agent(SPEC, cfg.agent, seed=cfg.seed)
+    agent = build_agent(SPEC, cfg.agent, seed=cfg.seed)
     agent.update(batch(), frame=1000)
     obs = observations(4, 7)
     path = save_checkpoint(tmp_path / "checkpoint.pt", agent, cfg, {"frame": 1000})
@@ -213,7 +192,7 @@ def test_checkpoint_loading_rejects_pickled_code(tmp_path):
 
 def test_format_1_checkpoints_load_with_the_papers_feature_order_and_unknown_formats_are_refused(tmp_path):
     cfg = TrainConfig(agent=SMALL, seed=3)
-    agent = DrQV2Agent(SPEC, cfg.agent, seed=cfg.seed)
+    agent = build_agent(SPEC, cfg.agent, seed=cfg.seed)
     payload = torch.load(save_checkpoint(tmp_path / "new.pt", agent, cfg, {"frame": 0}), weights_only=True)
     assert payload["format_version"] == 2 and bool(payload["agent"]["encoder"]["hwc_features"])
     payload["format_version"] = 1  # as written before the encoder recorded its order

@@ -1,22 +1,24 @@
-"""The DrQ-v2 algorithm (Yarats et al., 2021) in one module: acting, the critic update, the actor update.
+"""The DrQ-v2 algorithm (Yarats et al., 2021) as the paper writes it: acting, the critic update, the actor update.
 
 Read it top to bottom: ``act`` explores with scheduled Gaussian noise (uniform before ``num_expl_frames``);
-``update`` augments obs and next_obs with random shifts, encodes them (next_obs without gradients), fits the twin
-critic to the n-step target ``r + discount * min(Q1', Q2')(s', a' ~ pi)`` with the encoder trained *through the
-critic only*, then updates the actor on detached features to maximise ``min(Q1, Q2)``, then moves the target
-critic by ``tau``.
+``update`` fits the twin critic (and, through it, the encoder) to the n-step target, then the actor on detached
+features, then moves the target critic by ``tau``. ``critic_loss`` augments obs and next_obs with random shifts,
+encodes them (next_obs without gradients) and regresses both Q heads onto ``r + discount * min(Q1', Q2')(s', a')``
+with ``a' ~ pi(s')``; ``actor_loss`` maximises ``min(Q1, Q2)`` at a sampled action.
 
-Switches beyond the paper (AgentConfig): ``use_low_dim`` (joint angles next to pixels), ``asymmetric_critic``
-(critic reads privileged_state, the actor never does), state-only mode (``env.obs=state``: no encoder, actor and
-critic read low_dim + privileged; a learning check, not deployable), and speed knobs that keep the maths:
-``update_chunk`` accumulates the critic gradient over slices of the batch so conv activations stay in cache.
+Beyond the paper (AgentConfig): ``use_low_dim`` (joint angles next to pixels), ``asymmetric_critic`` (the critic
+reads privileged_state, the actor never does) and state-only mode (``env.obs=state``: no encoder, actor and critic
+read low_dim + privileged; a learning check, not deployable). ``_actor_inputs``/``_critic_inputs`` are the one
+place that decides who reads what.
+
+This class is the reference formulation. What the trainer runs by default is ``FastDrQV2Agent``
+(policies/drqv2/fast.py), the same maths computed faster and tested equal to this one; ``agent.fast=false``
+selects this class (``build_agent`` in fast.py reads the switch).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +31,7 @@ from policies.drqv2.networks import Actor, Critic, Encoder, Policy, random_shift
 from policies.drqv2.schedules import schedule
 
 Obs = dict[str, Tensor]
+Batch = dict[str, "Tensor | Obs"]
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,13 @@ class DrQV2Agent:
         self.spec, self.cfg = spec, cfg
         self.device = torch.device(device)
         self.pixels = spec.rgb_shape is not None
-        self.generator = torch.Generator(device=self.device)
+        self.generator = torch.Generator(device=self.device)  # augmentation and exploration noise
         self.generator.manual_seed(seed)
         torch.manual_seed(seed)  # network init
 
         if self.pixels:
             channels, size, _ = spec.rgb_shape
-            self.encoder: Encoder | None = Encoder(channels, size, channels_last=cfg.channels_last).to(
-                self.device
-            )
+            self.encoder: Encoder | None = self.make_encoder(channels, size).to(self.device)
             actor_dims: tuple[int, ...] = (self.encoder.repr_dim,) + (
                 (spec.low_dim,) if cfg.use_low_dim else ()
             )
@@ -80,22 +81,22 @@ class DrQV2Agent:
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.policy = Policy(self.encoder, self.actor, cfg.use_low_dim)
 
-        # fused Adam: the same update in one kernel per parameter group (3x faster than the loop on a CPU)
-        adam = functools.partial(torch.optim.Adam, lr=cfg.lr, fused=True)
-        self.encoder_opt = adam(self.encoder.parameters()) if self.encoder else None
-        self.actor_opt = adam(self.actor.parameters())
-        self.critic_opt = adam(self.critic.parameters())
+        self.encoder_opt = self.make_optimizer(self.encoder.parameters()) if self.encoder else None
+        self.actor_opt = self.make_optimizer(self.actor.parameters())
+        self.critic_opt = self.make_optimizer(self.critic.parameters())
         self.train(True)
+
+    # the fast paths (fast.py) override these two, and the steps below, with the same maths computed faster
+    def make_encoder(self, channels: int, size: int) -> Encoder:
+        return Encoder(channels, size)
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=self.cfg.lr)
 
     def train(self, training: bool = True) -> None:
         for module in (self.encoder, self.actor, self.critic):
             if module is not None:
                 module.train(training)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     # -- inputs: the one place that decides who reads what ----------------------------------------------
     def _actor_inputs(self, features: Tensor | None, obs: Obs) -> list[Tensor]:
@@ -109,12 +110,14 @@ class DrQV2Agent:
             inputs.append(obs["privileged_state"])
         return inputs
 
-    def _encode(self, obs: Obs, augment: bool) -> Tensor | None:
+    def augment(self, rgb: Tensor) -> Tensor:
+        """DrQ's random shift: +-aug_pad pixels, replicate padding, one shift per sample."""
+        return random_shift(rgb, self.cfg.aug_pad, self.generator)
+
+    def encode(self, obs: Obs, augment: bool) -> Tensor | None:
         if self.encoder is None:
             return None
-        rgb = obs["rgb"]
-        if augment:
-            rgb = random_shift(rgb, self.cfg.aug_pad, self.generator)
+        rgb = self.augment(obs["rgb"]) if augment else obs["rgb"]
         return self.encoder(rgb)
 
     # -- acting ---------------------------------------------------------------------------------------
@@ -123,10 +126,9 @@ class DrQV2Agent:
 
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], frame: int, eval_mode: bool) -> np.ndarray:
-        """Actions (N, A) in [-1, 1] for a batch of observations (one row per env)."""
+        """Actions (N, A) in [-1, 1] for a batch of observations (one row per env); never augmented."""
         tensors = self.to_tensors(obs)
-        with self._autocast():
-            mu = self.actor(self._actor_inputs(self._encode(tensors, augment=False), tensors)).float()
+        mu = self.actor(self._actor_inputs(self.encode(tensors, augment=False), tensors))
         if eval_mode:
             action = mu
         elif frame < self.cfg.num_expl_frames:
@@ -136,92 +138,69 @@ class DrQV2Agent:
         return action.cpu().numpy()
 
     # -- learning ---------------------------------------------------------------------------------------
-    def update(self, batch: dict[str, Tensor | Obs], frame: int) -> dict[str, float]:
-        """One gradient step of critic (+ encoder) and actor on a batch from the replay (tensors on device)."""
-        cfg = self.cfg
-        std = schedule(cfg.stddev_schedule, frame)
-        obs, next_obs = batch["obs"], batch["next_obs"]
-        size = batch["action"].shape[0]
-        chunk = cfg.update_chunk if cfg.update_chunk >= 0 else (64 if self.device.type == "cpu" else 0)
-        chunk = chunk if self.pixels and 0 < chunk < size else size  # only the encoder gains from chunks
+    def update(self, batch: Batch, frame: int) -> dict[str, float]:
+        """One gradient step of critic (+ encoder), then actor, on a batch from the replay (tensors on device)."""
+        std = schedule(self.cfg.stddev_schedule, frame)
+        features, metrics = self.update_critic(batch, std)
+        # the actor reads the critic step's features detached: the encoder learns through the critic only
+        metrics.update(self.update_actor(features, batch["obs"], std))
+        self.update_target_critic()
+        metrics["stddev"] = std
+        return metrics
 
+    def critic_loss(self, batch: Batch, std: float) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
+        """Twin-Q regression onto the n-step target; the replay has already summed the discounted rewards."""
+        obs, next_obs = batch["obs"], batch["next_obs"]
+        features = self.encode(obs, augment=True)
+        with torch.no_grad():
+            next_features = self.encode(next_obs, augment=True)
+            mu = self.actor(self._actor_inputs(next_features, next_obs))
+            next_action = sample_action(mu, std, self.cfg.stddev_clip, self.generator)
+            target_q1, target_q2 = self.critic_target(
+                self._critic_inputs(next_features, next_obs), next_action
+            )
+            target_q = batch["reward"] + batch["discount"] * torch.min(target_q1, target_q2)
+        q1, q2 = self.critic(self._critic_inputs(features, obs), batch["action"])
+        loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        stats = {
+            "critic_loss": loss.detach(),
+            "critic_q1": q1.detach().mean(),
+            "critic_q2": q2.detach().mean(),
+            "critic_target_q": target_q.mean(),
+        }
+        return loss, features, stats
+
+    def update_critic(self, batch: Batch, std: float) -> tuple[Tensor | None, dict[str, float]]:
+        """Critic and encoder step on the critic loss; returns the (detached) obs features for the actor."""
+        loss, features, stats = self.critic_loss(batch, std)
         if self.encoder_opt is not None:
             self.encoder_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
-        features, sums = [], {"critic_loss": 0.0, "critic_q1": 0.0, "critic_q2": 0.0, "critic_target_q": 0.0}
-        for start in range(0, size, chunk):
-            part = slice(start, start + chunk)
-            feats, stats = self._critic_backward(
-                {k: v[part] for k, v in obs.items()},
-                batch["action"][part],
-                batch["reward"][part],
-                batch["discount"][part],
-                {k: v[part] for k, v in next_obs.items()},
-                std,
-                weight=(min(start + chunk, size) - start) / size,
-            )
-            features.append(feats)
-            for key, value in stats.items():
-                sums[key] += value
+        loss.backward()
         self.critic_opt.step()
         if self.encoder_opt is not None:
             self.encoder_opt.step()
+        metrics = {key: float(value) for key, value in stats.items()}
+        return (features.detach() if features is not None else None), metrics
 
-        metrics = {key: float(value) for key, value in sums.items()}
-        metrics.update(self._update_actor(torch.cat(features) if self.pixels else None, obs, std))
-        metrics["stddev"] = std
-        with torch.no_grad():
-            online, target = list(self.critic.parameters()), list(self.critic_target.parameters())
-            torch._foreach_lerp_(target, online, cfg.critic_target_tau)
-        return metrics
+    def actor_loss(self, features: Tensor | None, obs: Obs, std: float) -> Tensor:
+        mu = self.actor(self._actor_inputs(features, obs))
+        action = sample_action(mu, std, self.cfg.stddev_clip, self.generator)
+        q1, q2 = self.critic(self._critic_inputs(features, obs), action)
+        return -torch.min(q1, q2).mean()
 
-    def _critic_backward(
-        self,
-        obs: Obs,
-        action: Tensor,
-        reward: Tensor,
-        discount: Tensor,
-        next_obs: Obs,
-        std: float,
-        weight: float,
-    ) -> tuple[Tensor | None, dict[str, Tensor]]:
-        """Critic loss on a slice of the batch, backpropagated into critic and encoder, scaled by the slice's share."""
-        with self._autocast():
-            features = self._encode(obs, augment=True)
-            with torch.no_grad():
-                next_features = self._encode(next_obs, augment=True)
-                mu = self.actor(self._actor_inputs(next_features, next_obs))
-                next_action = sample_action(mu.float(), std, self.cfg.stddev_clip, self.generator)
-                target_q1, target_q2 = self.critic_target(
-                    self._critic_inputs(next_features, next_obs), next_action
-                )
-                target_q = reward + discount * torch.min(target_q1, target_q2).float()
-            q1, q2 = self.critic(self._critic_inputs(features, obs), action)
-            q1, q2 = q1.float(), q2.float()
-            loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
-        (loss * weight).backward()
-        stats = {
-            "critic_loss": loss.detach() * weight,
-            "critic_q1": q1.detach().mean() * weight,
-            "critic_q2": q2.detach().mean() * weight,
-            "critic_target_q": target_q.mean() * weight,
-        }
-        return (features.detach() if features is not None else None), stats
-
-    def _update_actor(self, features: Tensor | None, obs: Obs, std: float) -> dict[str, float]:
-        with self._autocast():
-            mu = self.actor(self._actor_inputs(features, obs)).float()
-            action = sample_action(mu, std, self.cfg.stddev_clip, self.generator)
-            self.critic.requires_grad_(False)  # the actor loss needs dQ/da only, not critic weight gradients
-            try:
-                q1, q2 = self.critic(self._critic_inputs(features, obs), action)
-            finally:
-                self.critic.requires_grad_(True)
-            loss = -torch.min(q1, q2).float().mean()
+    def update_actor(self, features: Tensor | None, obs: Obs, std: float) -> dict[str, float]:
+        loss = self.actor_loss(features, obs, std)
         self.actor_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_opt.step()
         return {"actor_loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def update_target_critic(self) -> None:
+        tau = self.cfg.critic_target_tau
+        for online, target in zip(self.critic.parameters(), self.critic_target.parameters(), strict=True):
+            target.copy_(tau * online + (1 - tau) * target)
 
     # -- persistence --------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import TrainConfig
+from policies.drqv2.fast import build_agent
 
 # 2: the encoder records its feature order (buffer ``hwc_features``); format 1 encoders load as (C, H, W).
 # Older so101-deploy refuses format 2 with this module's message instead of a state-dict key error.
@@ -94,6 +95,6 @@ def load_agent(checkpoint_path: str | Path, device: str = "cpu") -> tuple[DrQV2A
     """The trained agent (networks, optimisers, RNG) and the config it was trained with, ready to act."""
     payload = load_checkpoint(checkpoint_path)
     cfg = config_from_dict(payload["config"])
-    agent = DrQV2Agent(spec_from_payload(payload), cfg.agent, device=device, seed=cfg.seed)
+    agent = build_agent(spec_from_payload(payload), cfg.agent, device=device, seed=cfg.seed)
     agent.load_state_dict(payload["agent"])
     return agent, cfg

@@ -29,7 +29,10 @@ class AgentConfig:
     aug_pad: int = 4  # random shift of +-aug_pad pixels on obs and next_obs
     use_low_dim: bool = True  # pixels mode: actor and critic also read low_dim_state (joint angles)
     asymmetric_critic: bool = False  # critic (never the actor) also reads privileged_state
-    # Speed only; none of these change the maths (bf16 does change rounding, hence off by default).
+    # How the maths is computed, never what it computes: true runs the speed paths of policies/drqv2/fast.py
+    # (tested equal to the plain path), false the paper's formulation as written (policies/drqv2/agent.py).
+    fast: bool = True
+    # Fast-path knobs (agent.fast=true only); none changes the maths (bf16 changes rounding, hence off by default).
     channels_last: bool = True
     # samples per encoder pass in an update (gradient accumulation, exact); 0 = whole batch; -1 = auto
     # (64 on CPU, where it keeps conv activations in cache; the whole batch on CUDA)
@@ -80,6 +83,11 @@ class TrainConfig:
             raise ValueError(f"env.obs must be 'pixels' or 'state', got '{self.env.obs}'")
         if self.agent.precision not in ("fp32", "bf16"):
             raise ValueError(f"agent.precision must be 'fp32' or 'bf16', got '{self.agent.precision}'")
+        if not self.agent.fast and (self.agent.precision != "fp32" or self.agent.update_chunk > 0):
+            raise ValueError(
+                "agent.precision=bf16 and agent.update_chunk>0 are fast paths: set agent.fast=true, "
+                "or leave them at their defaults for the plain path"
+            )
         if not 0.0 <= self.demo_ratio < 1.0:
             raise ValueError(f"demo_ratio must be in [0, 1), got {self.demo_ratio}")
         if self.demo_ratio > 0 and self.demo_episodes <= 0:

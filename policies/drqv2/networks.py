@@ -34,19 +34,19 @@ def conv_output_size(image_size: int) -> int:
 class Encoder(nn.Module):
     """uint8 frame stack (B, 3k, S, S) -> flat features. Normalisation is inside, so nobody upstream does it twice.
 
-    The last feature map is flattened in (H, W, C) order: with channels-last memory that is a free view, where the
-    paper's (C, H, W) order costs a copy of the whole activation (40 MB at batch 256) forward and backward. The
-    order is only a fixed permutation of the trunk's input columns, so it is the same model; it is saved with
-    the weights (buffer ``hwc_features``), and encoders saved before it was recorded load as (C, H, W).
+    The paper's convnet: ``obs / 255 - 0.5``, one stride-2 and three stride-1 3x3 convs with 32 channels, ReLU.
+    The flatten order of the last feature map belongs to the weights: (H, W, C) for encoders trained here (a free
+    view of the channels-last maps the fast path computes, where (C, H, W) would copy the whole activation), the
+    paper's (C, H, W) for encoders saved before the order was recorded. It is a fixed permutation of the trunk's
+    input columns, saved with the weights (buffer ``hwc_features``); encoders saved without it load as (C, H, W).
     """
 
-    def __init__(self, in_channels: int, image_size: int, channels_last: bool = False):
+    def __init__(self, in_channels: int, image_size: int):
         super().__init__()
         self.convs = nn.ModuleList(
             [nn.Conv2d(in_channels, 32, 3, stride=2)] + [nn.Conv2d(32, 32, 3, stride=1) for _ in range(3)]
         )
         self.repr_dim = 32 * conv_output_size(image_size) ** 2
-        self.channels_last = channels_last
         # saved with the weights; a bool tensor rather than module extra state, which the ONNX tracer cannot read
         self.register_buffer("hwc_features", torch.tensor(True))
         self.feature_order = "hwc"
@@ -60,19 +60,13 @@ class Encoder(nn.Module):
         self.feature_order = "hwc" if bool(self.hwc_features) else "chw"
 
     def forward(self, rgb: Tensor) -> Tensor:
-        x = rgb.float()
-        if self.channels_last:
-            # oneDNN's NHWC convolutions are the fast path on CPU; the flatten order below does not depend
-            # on this switch, so neither do the weights.
-            x = x.contiguous(memory_format=torch.channels_last)
-        # conv(x / 255 - 0.5) computed as conv'(x) with the scale and shift folded into the first layer's weight
-        # and bias: the same function (the conv has no zero padding), without two passes over the input.
-        first = self.convs[0]
-        weight = first.weight / 255.0
-        bias = first.bias - 0.5 * first.weight.sum(dim=(1, 2, 3))
-        h = F.relu(F.conv2d(x, weight, bias, stride=first.stride), inplace=True)
-        for conv in self.convs[1:]:
-            h = F.relu(conv(h), inplace=True)
+        h = rgb.float() / 255.0 - 0.5
+        for conv in self.convs:
+            h = F.relu(conv(h))
+        return self.flatten(h)
+
+    def flatten(self, h: Tensor) -> Tensor:
+        """(B, 32, H', W') feature maps -> (B, repr_dim) in the order the weights were trained with."""
         if self.feature_order == "hwc":
             return h.permute(0, 2, 3, 1).flatten(1)
         return h.flatten(1)
@@ -155,25 +149,20 @@ class Policy(nn.Module):
         return self.actor([features, second] if self.use_low_dim else [features])
 
 
-def random_shift(rgb: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
-    """DrQ's augmentation: replicate-pad by ``pad`` and crop back at a random integer offset, one per sample.
+def draw_shifts(n: int, pad: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """(n, 2) integer (row, col) offsets into the padded image, in [0, 2 * pad]: one draw per sample."""
+    gen_device = generator.device if generator is not None else device
+    return torch.randint(0, 2 * pad + 1, (n, 2), generator=generator, device=gen_device).to(device)
 
-    DrQ-v2 does this with a bilinear ``grid_sample`` whose sample points land exactly on pixel centres, so it is an
-    integer shift; here the same result comes from clamped index gathers on the uint8 stack (no float copy of
-    the padded image). The result is (B, C, H, W) with channels-last memory, the layout the encoder wants.
-    """
-    n, _, h, w = rgb.shape
-    gen_device = generator.device if generator is not None else rgb.device
-    shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator, device=gen_device).to(rgb.device)
-    rows = (torch.arange(h, device=rgb.device) + shifts[:, :1] - pad).clamp_(0, h - 1)  # (n, h)
-    cols = (torch.arange(w, device=rgb.device) + shifts[:, 1:] - pad).clamp_(0, w - 1)  # (n, w)
-    batch = torch.arange(n, device=rgb.device)[:, None, None]
-    out = rgb[batch, :, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c): advanced indices come first
-    return out.permute(0, 3, 1, 2)
+
+def random_shift(rgb: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
+    """DrQ's augmentation as the paper computes it: replicate-pad by ``pad``, then a bilinear ``grid_sample`` whose
+    sample points land on pixel centres, i.e. a random integer shift per sample. Float (B, C, H, W) out."""
+    return grid_sample_shift(rgb.float(), draw_shifts(rgb.shape[0], pad, generator, rgb.device), pad)
 
 
 def grid_sample_shift(x: Tensor, shifts: Tensor, pad: int) -> Tensor:
-    """The reference formulation (float, bilinear grid_sample) for given integer shifts; used to test the above."""
+    """The paper's bilinear grid_sample shift of a float image, for given (row, col) offsets from draw_shifts."""
     n, _, h, w = x.shape
     x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     eps = 1.0 / (h + 2 * pad)

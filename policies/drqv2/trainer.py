@@ -36,10 +36,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.agent import ObsSpec
 from policies.drqv2.checkpoint import atomic_torch_save, config_to_dict, load_checkpoint, save_checkpoint
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.evaluate import Evaluator
+from policies.drqv2.fast import build_agent
 from policies.drqv2.metrics import MetricsLogger
 from policies.drqv2.replay import ReplayBuffer, StepSpec, sample_mixed
 
@@ -232,7 +233,7 @@ class Trainer:
             self.envs = make_vector_env(cfg.env, cfg.num_train_envs, cfg.seed)
             self.evaluator = Evaluator(cfg.env, cfg.num_eval_envs, seed=cfg.seed + 10_000)
         self.spec = obs_spec(self.envs.single_observation_space, self.envs.single_action_space)
-        self.agent = DrQV2Agent(self.spec, cfg.agent, device=self.device, seed=cfg.seed)
+        self.agent = build_agent(self.spec, cfg.agent, device=self.device, seed=cfg.seed)
         self.replay = ReplayBuffer(
             cfg.replay_capacity, cfg.num_train_envs, step_spec(self.spec, cfg.env.frame_stack),
             cfg.env.frame_stack, cfg.agent.nstep, cfg.agent.discount, seed=cfg.seed + 1,
