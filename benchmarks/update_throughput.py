@@ -10,7 +10,10 @@ cache, no critic weight gradients in the actor loss). FLOPs are counted once wit
 the plain update (convolutions and matmuls, forward and backward) and divided by each time; the machine's
 roof is a 2048x2048 fp32 GEMM timed here too.
 
-    python benchmarks/update_throughput.py [--rounds 7] [--batch 256] [--device cpu|cuda] [--bf16]
+    python benchmarks/update_throughput.py [--rounds 7] [--batch 256] [--device cpu|cuda] [--bf16] [--plain-path]
+
+``--plain-path`` also times our agent with ``agent.fast=false`` (policies/drqv2/agent.py as written, none of
+fast.py's speed paths): what the one switch is worth, in the same run.
 
 Last line: one JSON object (ours_ms, plain_ms, ratio, gflops, gemm_gflops, ...).
 """
@@ -29,8 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from policies.drqv2.agent import DrQV2Agent, ObsSpec
+from policies.drqv2.agent import ObsSpec
 from policies.drqv2.config import AgentConfig
+from policies.drqv2.fast import build_agent
 from policies.drqv2.trainer import configure_cpu_process
 
 ACTION_DIM = 4
@@ -179,6 +183,7 @@ VARIANTS = {
     "ours": ("ours", True, "fp32"),
     "plain_tuned": ("plain", True, "fp32"),  # plain + our allocator setting: what the rest of "ours" is worth
     "ours_bf16": ("ours", True, "bf16"),
+    "ours_plain_path": ("ours_plain_path", True, "fp32"),  # agent.fast=false
 }
 
 
@@ -199,11 +204,13 @@ def worker(name: str, conn, args: argparse.Namespace) -> None:
         def run() -> None:
             plain.update(o, batch["action"], batch["reward"], batch["discount"], n)
     else:
-        cfg = AgentConfig(batch_size=args.batch, use_low_dim=False, precision=precision)
+        cfg = AgentConfig(
+            batch_size=args.batch, use_low_dim=False, precision=precision, fast=impl != "ours_plain_path"
+        )
         if args.chunk is not None:
             cfg.update_chunk = args.chunk
         spec = ObsSpec(rgb_shape=(9, args.size, args.size), low_dim=6, privileged=20, action_dim=ACTION_DIM)
-        agent = DrQV2Agent(spec, cfg, device=device, seed=0)
+        agent = build_agent(spec, cfg, device=device, seed=0)
 
         def run() -> None:
             agent.update(batch, 10**6)  # past exploration: the update is the same at any frame
@@ -232,12 +239,14 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--chunk", type=int, default=None, help="override AgentConfig.update_chunk")
     parser.add_argument("--bf16", action="store_true", help="also time ours with precision=bf16")
+    parser.add_argument("--plain-path", action="store_true", help="also time ours with agent.fast=false")
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads in every variant (0 = all cores)"
     )
     args = parser.parse_args()
     device = torch.device(args.device)
-    names = [n for n in VARIANTS if args.bf16 or n != "ours_bf16"]
+    optional = {"ours_bf16": args.bf16, "ours_plain_path": args.plain_path}
+    names = [n for n in VARIANTS if optional.get(n, True)]
 
     ctx = mp.get_context("spawn")
     workers = {}
@@ -290,6 +299,9 @@ def main() -> None:
     if "ours_bf16" in med:
         result["ours_bf16_ms"] = round(med["ours_bf16"] * 1e3, 1)
         result["ratio_bf16"] = round(med["plain"] / med["ours_bf16"], 2)
+    if "ours_plain_path" in med:
+        result["ours_plain_path_ms"] = round(med["ours_plain_path"] * 1e3, 1)
+        result["ratio_fast_vs_plain_path"] = round(med["ours_plain_path"] / med["ours"], 2)
     print(json.dumps(result))
 
 

@@ -209,6 +209,8 @@ def test_one_switch_picks_the_path_and_checkpoints_cross_it(tmp_path):
     fast = build_agent(SPEC, cfg.agent, seed=cfg.seed)
     plain = build_agent(SPEC, dataclasses.replace(cfg.agent, fast=False), seed=cfg.seed)
     assert type(fast) is FastDrQV2Agent and type(plain) is DrQV2Agent
+    with pytest.raises(ValueError, match="build_agent"):  # naming a class cannot bypass the switch
+        DrQV2Agent(SPEC, cfg.agent)
     fast.update(batch(SPEC), frame=1000)
     path = save_checkpoint(tmp_path / "checkpoint.pt", fast, cfg, {"frame": 1000})
     assert plain.state_dict().keys() == fast.state_dict().keys()

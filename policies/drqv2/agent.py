@@ -58,7 +58,14 @@ def sample_action(mu: Tensor, std: float, clip: float | None, generator: torch.G
 
 
 class DrQV2Agent:
+    fast = False  # the value of agent.fast this class implements
+
     def __init__(self, spec: ObsSpec, cfg: AgentConfig, device: str | torch.device = "cpu", seed: int = 0):
+        if cfg.fast != self.fast:  # a call site that names a class would silently ignore the switch
+            raise ValueError(
+                f"agent.fast={cfg.fast} but {type(self).__name__} was built; build the agent with "
+                "policies.drqv2.fast.build_agent(spec, cfg, ...), which reads the switch"
+            )
         self.spec, self.cfg = spec, cfg
         self.device = torch.device(device)
         self.pixels = spec.rgb_shape is not None

@@ -100,6 +100,8 @@ def _outputs_to_fp32(module: nn.Module, args: tuple, output: Tensor | tuple[Tens
 
 
 class FastDrQV2Agent(DrQV2Agent):
+    fast = True
+
     def __init__(self, spec: ObsSpec, cfg: AgentConfig, device: str | torch.device = "cpu", seed: int = 0):
         super().__init__(spec, cfg, device=device, seed=seed)
         if cfg.precision == "bf16":
