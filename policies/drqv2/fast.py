@@ -1,7 +1,7 @@
 """DrQ-v2's speed paths: the maths of agent.py, computed faster. ``agent.fast`` (on by default) is the one switch.
 
-``FastDrQV2Agent`` overrides only *how* the paper's steps are computed; each override says what it buys (measured
-in docs/training.md, "Speed") and tests/test_drqv2_fast.py checks each against the plain ``DrQV2Agent`` on the
+``FastDrQV2Agent`` overrides only *how* the paper's steps are computed (what each path buys is measured in
+docs/training.md, "Speed"), and tests/test_drqv2_fast.py checks each against the plain ``DrQV2Agent`` from the
 same seed. All but ``precision=bf16`` keep the maths up to float rounding:
 
 - ``FastEncoder``: channels-last convolutions (oneDNN's fast path on a CPU) and ``/255 - 0.5`` folded into the
@@ -11,7 +11,7 @@ same seed. All but ``precision=bf16`` keep the maths up to float rounding:
   image; the same shifts as the paper's grid_sample (drawn by the same ``draw_shifts``).
 - ``update_critic``: the critic loss accumulated over chunks of the batch (``update_chunk``; 64 on a CPU), each
   backpropagated at its share of the batch, so conv activations stay in cache and below glibc's mmap threshold.
-  The gradient is the whole batch's; the random draws come per chunk, so they differ from one whole-batch pass.
+  The gradient is the whole batch's; the random draws are made chunk by chunk, in another order than one pass.
 - ``actor_loss``: the critic's weights frozen while the actor loss is built, so its backward computes dQ/da only
   (the plain path also computes critic weight gradients, which the next critic step discards).
 - fused Adam (one kernel per parameter group) and a foreach lerp for the target critic.
