@@ -278,7 +278,7 @@ def main() -> None:
           f"{flops / 1e9:.1f} GFLOP per update, {args.rounds} interleaved rounds")  # fmt: skip
     print(f"GEMM fp32 {gemm:.0f} GFLOP/s; load average {load:.2f} on {os.cpu_count()} cores")
     for name, t in med.items():
-        print(f"{name:12s} median {t * 1e3:8.1f} ms  min {min(times[name]) * 1e3:8.1f} ms  "
+        print(f"{name:15s} median {t * 1e3:8.1f} ms  min {min(times[name]) * 1e3:8.1f} ms  "
               f"{flops / t / 1e9:6.0f} GFLOP/s  {args.batch / t:7.0f} samples/s")  # fmt: skip
     result = {
         "device": str(device),
