@@ -21,6 +21,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from so101_deploy.hardware.tables import BAUD_RATE_CODES
+from so101_deploy.numeric_options import numeric_option, packet_timeout_option
+
 app = typer.Typer(
     name="calibrate",
     help="Calibrate the arm: servos (LeRobot-compatible), camera (intrinsics, FOV crop), sim/real alignment.",
@@ -212,12 +215,21 @@ def servos(
         ),
     ] = False,
     sweep_seconds: Annotated[
-        float, typer.Option("--sweep-seconds", help="Stop the range recording after this long (0: on Enter).")
+        float,
+        numeric_option(
+            "--sweep-seconds",
+            low=0,
+            high=3600,
+            help="Stop the range recording after this long (0: on Enter).",
+        ),
     ] = 0.0,
     min_travel: Annotated[
-        int, typer.Option("--min-travel", help="Ticks a joint must move to count as swept.")
+        int,
+        numeric_option(
+            "--min-travel", kind=int, low=1, high=4095, help="Ticks a joint must move to count as swept."
+        ),
     ] = 20,
-    packet_timeout_ms: Annotated[float, typer.Option("--packet-timeout-ms")] = 20.0,
+    packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
 ) -> None:
     """LeRobot-compatible servo calibration: homing offsets, joint ranges, EEPROM and the LeRobot JSON file."""
     from calibration.servos import ServoCalibration, ServoCalibrationConfig, ServoCalibrationError
@@ -331,11 +343,20 @@ def setup_motors(
     motor: Annotated[
         str, typer.Option("--motor", help="Set up this joint only (default: all six, one after the other).")
     ] = "",
-    baud: Annotated[int, typer.Option("--baud", help="Baud rate every motor is set to.")] = 1_000_000,
+    baud: Annotated[
+        int,
+        numeric_option(
+            "--baud",
+            kind=int,
+            low=min(BAUD_RATE_CODES),
+            high=max(BAUD_RATE_CODES),
+            help="Baud rate every motor is set to.",
+        ),
+    ] = 1_000_000,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not wait for Enter before each motor.")
     ] = False,
-    packet_timeout_ms: Annotated[float, typer.Option("--packet-timeout-ms")] = 20.0,
+    packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
 ) -> None:
     """Give each motor its ID (1-6) and the bus baud rate, one motor on the cable at a time."""
     from calibration.servos import MotorSetupConfig, MotorSetupError, setup_motor
@@ -485,9 +506,15 @@ def camera(
         str, typer.Option("--camera", help="Camera index, /dev/videoN, video file or URL.")
     ],
     board: Annotated[str, typer.Option("--board", help="Inner corners COLSxROWS, e.g. 9x6.")],
-    square: Annotated[float, typer.Option("--square", help="Square size in metres, e.g. 0.025.")],
+    square: Annotated[
+        float,
+        numeric_option("--square", low=0, high=1, low_open=True, help="Square size in metres, e.g. 0.025."),
+    ],
     sim_fovy: Annotated[
-        float, typer.Option("--sim-fovy", help="Vertical FOV (deg) of the sim camera the crop matches.")
+        float,
+        numeric_option(
+            "--sim-fovy", low=10, high=150, help="Vertical FOV (deg) of the sim camera the crop matches."
+        ),
     ] = 60.0,
     out: Annotated[Path | None, typer.Option("--out", help="Camera calibration JSON to write.")] = None,
     calibration: Annotated[
@@ -496,13 +523,33 @@ def camera(
             "--calibration", help=CALIBRATION_HELP + " Default --out: <file>_camera.json beside it."
         ),
     ] = "",
-    width: Annotated[int, typer.Option("--width", help="Capture width (0: the camera's own).")] = 640,
-    height: Annotated[int, typer.Option("--height", help="Capture height (0: the camera's own).")] = 480,
-    min_views: Annotated[int, typer.Option("--min-views", min=4, help="Board views to capture.")] = 12,
+    width: Annotated[
+        int,
+        numeric_option("--width", kind=int, low=0, high=8192, help="Capture width (0: the camera's own)."),
+    ] = 640,
+    height: Annotated[
+        int,
+        numeric_option("--height", kind=int, low=0, high=8192, help="Capture height (0: the camera's own)."),
+    ] = 480,
+    min_views: Annotated[
+        int, numeric_option("--min-views", kind=int, low=4, high=200, help="Board views to capture.")
+    ] = 12,
     max_rms: Annotated[
-        float, typer.Option("--max-rms", help="Refuse a calibration with a larger reprojection error (px).")
+        float,
+        numeric_option(
+            "--max-rms",
+            low=0,
+            high=100,
+            low_open=True,
+            help="Refuse a calibration with a larger reprojection error (px).",
+        ),
     ] = 1.0,
-    timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 180.0,
+    timeout: Annotated[
+        float,
+        numeric_option(
+            "--timeout", low=0, high=86400, low_open=True, help="Give up after this many seconds."
+        ),
+    ] = 180.0,
     thumbnails: Annotated[
         Path | None, typer.Option("--thumbnails", help="Folder for view thumbnails (default: beside --out).")
     ] = None,
@@ -600,9 +647,11 @@ def align(
     ] = False,
     views: Annotated[
         int | None,
-        typer.Option(
+        numeric_option(
             "--views",
-            min=1,
+            kind=int,
+            low=1,
+            high=50,
             help="Frames to align on; with more than one the gripper is moved to that many openings "
             "(default: 3 with --solve, else 1). Several openings separate a shifted camera from a turned one.",
         ),
@@ -613,9 +662,14 @@ def align(
     no_fovy: Annotated[
         bool, typer.Option("--no-fovy", help="Keep the calibrated FOV; solve the pose only.")
     ] = False,
-    time_budget: Annotated[float, typer.Option("--time-budget", help="Seconds the search may take.")] = 120.0,
+    time_budget: Annotated[
+        float,
+        numeric_option(
+            "--time-budget", low=0, high=86400, low_open=True, help="Seconds the search may take."
+        ),
+    ] = 120.0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before moving the gripper.")] = False,
-    packet_timeout_ms: Annotated[float, typer.Option("--packet-timeout-ms")] = 20.0,
+    packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
 ) -> None:
     """Overlay the sim's wrist view on the real one at the arm's joints; score it; --solve fits the mount."""
     from sim.config import EnvConfig

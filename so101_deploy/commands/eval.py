@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from so101_deploy.numeric_options import MAX_EPISODES, MAX_STEPS, numeric_option, seed_option
+
 
 def evaluate(
     checkpoint: Annotated[
@@ -18,9 +20,16 @@ def evaluate(
     overrides: Annotated[
         list[str] | None, typer.Argument(help="Env overrides for evaluation only, e.g. env.stage=4.")
     ] = None,
-    episodes: Annotated[int, typer.Option("--episodes", "-n", min=1, help="Number of seeded episodes.")] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="Episode i is reset with seed + i.")] = 0,
-    num_envs: Annotated[int, typer.Option("--num-envs", min=1, help="Parallel env worker processes.")] = 1,
+    episodes: Annotated[
+        int,
+        numeric_option(
+            "--episodes", "-n", kind=int, low=1, high=MAX_EPISODES, help="Number of seeded episodes."
+        ),
+    ] = 20,
+    seed: Annotated[int, seed_option(help="Episode i is reset with seed + i.")] = 0,
+    num_envs: Annotated[
+        int, numeric_option("--num-envs", kind=int, low=1, high=256, help="Parallel env worker processes.")
+    ] = 1,
     video: Annotated[
         Path | None, typer.Option("--video", help="Save the first episode as mp4 (overview + wrist) here.")
     ] = None,
@@ -40,7 +49,10 @@ def evaluate(
         str, typer.Option("--perturb", help="Twin perturbations: 'none' or 'heldout' (sim/heldout.py).")
     ] = "none",
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", min=1, help="Twin episode length in control ticks.")
+        int | None,
+        numeric_option(
+            "--max-steps", kind=int, low=1, high=MAX_STEPS, help="Twin episode length in control ticks."
+        ),
     ] = None,
 ) -> None:
     """Success rate (95% Wilson interval), mean return and length over N seeded episodes.

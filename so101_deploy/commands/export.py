@@ -16,10 +16,15 @@ def export(
     ),
 ) -> None:
     """Export the deterministic actor (uint8 pixels in, normalisation inside, mean action out) with its contract."""
+    from so101_deploy.output_paths import output_file_problem
+
+    console = Console()
+    if problem := output_file_problem(output, "policy.onnx"):
+        console.print(f"[red]error:[/] -o {output} {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     from policies.export import CheckpointExportError, export_checkpoint
     from policies.onnx_policy import OnnxPolicy
 
-    console = Console()
     try:
         result = export_checkpoint(checkpoint, output)
     except (FileNotFoundError, CheckpointExportError, ValueError) as exc:

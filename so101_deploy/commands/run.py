@@ -11,6 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from so101_deploy.numeric_options import (
+    MAX_EPISODES,
+    MAX_STEPS,
+    numeric_option,
+    packet_timeout_option,
+    seed_option,
+)
+
 
 def run(
     policy: Annotated[Path, typer.Option("--policy", help="Exported policy (so101 export).")],
@@ -31,8 +39,10 @@ def run(
             help="Camera calibration JSON (default: <calibration>_camera.json beside the servo file; 'none' = raw frames).",
         ),
     ] = "",
-    episodes: Annotated[int, typer.Option("--episodes", min=1)] = 1,
-    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Control ticks per episode.")] = 200,
+    episodes: Annotated[int, numeric_option("--episodes", kind=int, low=1, high=MAX_EPISODES)] = 1,
+    max_steps: Annotated[
+        int, numeric_option("--max-steps", kind=int, low=1, high=MAX_STEPS, help="Control ticks per episode.")
+    ] = 200,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read camera and joints, log actions, torque off.")
     ] = False,
@@ -46,13 +56,8 @@ def run(
     twin: Annotated[
         str, typer.Option("--twin", help="A twin's control URL: episodes are reset and judged by it.")
     ] = "",
-    seed: Annotated[int, typer.Option("--seed", help="Twin episode i is reset with seed + i.")] = 0,
-    packet_timeout_ms: Annotated[
-        float,
-        typer.Option(
-            "--packet-timeout-ms", help="Servo reply deadline margin (raise for slow USB adapters)."
-        ),
-    ] = 20.0,
+    seed: Annotated[int, seed_option(help="Twin episode i is reset with seed + i.")] = 0,
+    packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
     out: Annotated[
         Path | None, typer.Option("--out", help="Telemetry folder (default runs/run-<time>).")
     ] = None,

@@ -12,30 +12,50 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from so101_deploy.numeric_options import numeric_option, seed_option
+from so101_deploy.output_paths import output_dir_problem
+from so101_deploy.twin.perturbation_request import PERTURBATION_RANGES, validate_perturbation
+
+# sim/scene.py sizes MuJoCo's offscreen buffer; a larger camera image cannot be rendered
+# (tests/test_numeric_options.py checks the two agree).
+MAX_RENDER_WIDTH, MAX_RENDER_HEIGHT = 1280, 960
+
+
+def perturbation_option(key: str, help: str = ""):  # noqa: A002
+    """A twin perturbation as an option, in the range the control endpoint's /perturb accepts too."""
+    low, high = PERTURBATION_RANGES[key]
+    return numeric_option("--" + key.replace("_", "-"), low=low, high=high, help=help)
+
 
 def twin(
-    stage: Annotated[int, typer.Option("--stage", help="Curriculum stage the scene resets to.")] = 3,
-    fps: Annotated[float, typer.Option("--fps", help="Camera frame rate.")] = 15.0,
-    width: Annotated[int, typer.Option("--width")] = 320,
-    height: Annotated[int, typer.Option("--height")] = 240,
+    stage: Annotated[
+        int, numeric_option("--stage", kind=int, low=0, high=4, help="Curriculum stage the scene resets to.")
+    ] = 3,
+    fps: Annotated[
+        float, numeric_option("--fps", low=0, high=120, low_open=True, help="Camera frame rate.")
+    ] = 15.0,
+    width: Annotated[int, numeric_option("--width", kind=int, low=16, high=MAX_RENDER_WIDTH)] = 320,
+    height: Annotated[int, numeric_option("--height", kind=int, low=16, high=MAX_RENDER_HEIGHT)] = 240,
     fovy: Annotated[
-        float, typer.Option("--fovy", help="Vertical FOV of the virtual USB camera (deg).")
+        float,
+        numeric_option("--fovy", low=10, high=150, help="Vertical FOV of the virtual USB camera (deg)."),
     ] = 70.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, seed_option()] = 0,
     out_dir: Annotated[
         Path | None, typer.Option("--out-dir", help="Where to write the calibration files (default: temp).")
     ] = None,
     pace_bus: Annotated[bool, typer.Option("--pace-bus", help="Real-time byte pacing at 1 Mbaud.")] = False,
     latency_ms: Annotated[
-        float, typer.Option("--latency-ms", help="Added actuation latency (the sim's latency queue).")
+        float, perturbation_option("latency_ms", help="Added actuation latency (the sim's latency queue).")
     ] = 0.0,
     backlash_deg: Annotated[
-        float, typer.Option("--backlash-deg", help="Gear play of the arm joints (the sim's backlash).")
+        float, perturbation_option("backlash_deg", help="Gear play of the arm joints (the sim's backlash).")
     ] = 0.0,
     joint_noise_deg: Annotated[
-        float, typer.Option("--joint-noise-deg", help="Joint reading noise, std (the sim's reading model).")
+        float,
+        perturbation_option("joint_noise_deg", help="Joint reading noise, std (the sim's reading model)."),
     ] = 0.0,
-    light_scale: Annotated[float, typer.Option("--light-scale")] = 1.0,
+    light_scale: Annotated[float, perturbation_option("light_scale")] = 1.0,
     camera_offset: Annotated[
         str, typer.Option("--camera-offset", help="dx,dy,dz,droll,dpitch,dyaw (m, rad) of the camera mount.")
     ] = "0,0,0,0,0,0",
@@ -49,12 +69,17 @@ def twin(
 
     console = Console(stderr=True)
     try:
-        offset = tuple(float(v) for v in camera_offset.split(","))
-        if len(offset) != 6:
-            raise ValueError
-    except ValueError:
-        console.print("[red]error:[/] --camera-offset needs 6 comma-separated numbers")
+        offset = validate_perturbation({"camera_offset": [float(v) for v in camera_offset.split(",")]})
+    except ValueError as exc:
+        console.print(
+            f"[red]error:[/] --camera-offset needs 6 comma-separated numbers ({exc})",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
+    if out_dir is not None and (problem := output_dir_problem(out_dir)):
+        console.print(f"[red]error:[/] --out-dir {out_dir}: {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     try:
         config = TwinConfig(
             world=WorldConfig(
@@ -62,7 +87,7 @@ def twin(
                 camera=TwinCameraConfig(width=width, height=height, fovy_deg=fovy, fps=fps),
                 seed=seed,
                 perturbations=Perturbations(
-                    camera_offset=offset,
+                    camera_offset=offset["camera_offset"],
                     light_scale=light_scale,
                     latency_ms=latency_ms,
                     backlash_deg=backlash_deg,

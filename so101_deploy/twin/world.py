@@ -41,9 +41,7 @@ from sim.task import LiftTask
 import mujoco
 import numpy as np
 
-PERTURBATION_KEYS = ("camera_offset", "light_scale", "latency_ms", "backlash_deg", "joint_noise_deg")
-# Scene looks applied by sim.randomize.apply_visual_perturbation (the held-out set uses them); "name" is a label.
-VISUAL_KEYS = ("lighting", "table_rgba", "table_texture")
+from so101_deploy.twin.perturbation_request import VISUAL_KEYS, validate_perturbation
 
 
 @dataclass
@@ -219,26 +217,35 @@ class TwinWorld:
                 "perturbations": dataclasses.asdict(self.perturbations),
             }
 
+    def validate_perturbation(self, changes: Any) -> dict[str, Any]:
+        """``changes`` checked as a whole (keys, types, finite values in range) and normalised; nothing changes."""
+        return validate_perturbation(changes)
+
     def perturb(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply gap perturbations; visual keys given together replace the previous visual ones."""
-        changes = {k: v for k, v in changes.items() if k != "name"}
-        unknown = sorted(set(changes) - set(PERTURBATION_KEYS) - set(VISUAL_KEYS))
-        if unknown:
-            valid = ", ".join((*PERTURBATION_KEYS, *VISUAL_KEYS))
-            raise KeyError(f"unknown perturbation {unknown}; valid: {valid}")
+        """Apply gap perturbations all at once or not at all; visual keys given together replace the previous
+        visual ones. A refused request (PerturbationError) leaves the world exactly as it was."""
+        changes = self.validate_perturbation(changes)
+        with self.lock:
+            before = dataclasses.replace(self.perturbations), dict(self._visual), self._visual_snapshot
+            scene = apply_visual_perturbation(
+                self.model, {}
+            )  # the scene as it is: put back if applying fails
+            try:
+                return self._apply_perturbation(changes)
+            except Exception:
+                self.perturbations, self._visual, self._visual_snapshot = before
+                if any(k in changes for k in PHYSICAL_KEYS):
+                    self._recompose()
+                self.model.light_diffuse[:] = self._light_diffuse * self.perturbations.light_scale
+                scene.restore(self.model)
+                mujoco.mj_forward(self.model, self.data)
+                raise
+
+    def _apply_perturbation(self, changes: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             for key, value in changes.items():
-                if key in VISUAL_KEYS:
-                    continue
-                if key == "camera_offset":
-                    value = tuple(float(v) for v in value)
-                    if len(value) != 6:
-                        raise ValueError(
-                            "camera_offset needs 6 numbers: dx dy dz (m) droll dpitch dyaw (rad)"
-                        )
-                else:
-                    value = float(value)
-                setattr(self.perturbations, key, value)
+                if key not in VISUAL_KEYS:
+                    setattr(self.perturbations, key, value)
             if any(k in changes for k in PHYSICAL_KEYS):
                 self._recompose()
             if any(k in changes for k in VISUAL_KEYS):
