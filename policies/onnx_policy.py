@@ -7,14 +7,21 @@ before it can move an arm.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from policies.contract import METADATA_KEY, ContractError, PolicyContract
 from policies.io import ActionSchedule, FramePipeline
+
+# Before the first import: onnxruntime otherwise writes a device id and an event database under
+# ~/.cache/Microsoft/DeveloperTools on import, on every policy load. A value set by the user is kept.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402
+
+ort.disable_telemetry_events()
 
 INPUT_RGB = "rgb"
 INPUT_LOW_DIM = "low_dim"
