@@ -23,6 +23,7 @@ from rich.table import Table
 
 from so101_deploy.hardware.tables import BAUD_RATE_CODES
 from so101_deploy.numeric_options import numeric_option, packet_timeout_option
+from so101_deploy.output_paths import output_dir_problem
 
 app = typer.Typer(
     name="calibrate",
@@ -707,6 +708,8 @@ def align(
         fovy = cam_cal.suggested_sim_fovy_deg or cam_cal.target_fovy_deg
         start = SimCameraPose(tuple(base.pos), tuple(base.euler), float(fovy))
     config = AlignConfig(solve_fovy=not no_fovy, time_budget_s=time_budget)
+    if problem := output_dir_problem(out_dir):  # before the arm moves, not after the search
+        raise _fail(f"--out-dir {out_dir}: {problem}", 2)
 
     bus = _connect(port, packet_timeout_ms)
     observations: list = []
