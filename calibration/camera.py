@@ -6,8 +6,9 @@ through a callback; the CLI owns the preview window or the terminal count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 import cv2
 import numpy as np
@@ -48,7 +49,9 @@ class BoardSpec:
 class CaptureConfig:
     still_px: float = 1.5  # mean corner motion between frames below which the board counts as still
     still_frames: int = 3  # consecutive still frames before a capture
-    new_pose_px: float = 40.0  # a capture must differ from every previous one by this mean corner distance
+    new_view_distance: float = (
+        0.2  # a capture must differ from every previous one by this much (BoardView.distance)
+    )
     min_views: int = 12
     max_rms_px: float = 1.0  # refuse a calibration whose reprojection error is above this
 
@@ -66,16 +69,78 @@ def find_corners(frame_rgb: np.ndarray, board: BoardSpec) -> np.ndarray | None:
     return corners.reshape(-1, 2)
 
 
+@dataclass(frozen=True)
+class BoardView:
+    """Where and how the board sits in one view, in the parameter space ROS camera_calibration measures novelty in:
+    board centre ``x`` and ``y`` (0-1 across the room the board leaves in the image), apparent ``size`` (square root
+    of the image fraction it covers) and skew, the outer corners' departure from a right angle.
+
+    Novelty used to be a mean corner displacement in pixels: tilting the board about its centre barely moves its
+    corners, so five tilted hand-held views of seven counted as one pose, yet tilt is what pins down the focal
+    length. Unlike ROS, skew here is signed and taken at two adjacent outer corners, so tilting towards and away,
+    and about either board axis, are different views (ROS's single unsigned angle cannot tell them apart, and
+    misses a tilt about the diagonal through its corner).
+    """
+
+    x: float
+    y: float
+    size: float
+    skew_first: float  # at the first detected corner, 2 x (angle - 90 deg) in radians, clipped to [-1, 1]
+    skew_second: float  # at the end of the first row
+
+    @classmethod
+    def measure(cls, corners: np.ndarray, board: BoardSpec, image_size: tuple[int, int]) -> BoardView:
+        corners = np.asarray(corners, dtype=np.float64).reshape(-1, 2)
+        if corners[0].sum() > corners[-1].sum():  # the detector may number a board from either end: pick one
+            corners = corners[::-1]
+        width, height = image_size
+        first, row_end, last, last_row = (
+            corners[0],
+            corners[board.cols - 1],
+            corners[-1],
+            corners[-board.cols],
+        )
+        diagonal_1, diagonal_2 = last - first, last_row - row_end
+        area = abs(diagonal_1[0] * diagonal_2[1] - diagonal_1[1] * diagonal_2[0]) / 2
+        side = math.sqrt(area)  # the board's extent, as if square: its centre can only range over the rest
+        centre = corners.mean(axis=0)
+        return cls(
+            x=_unit((centre[0] - side / 2) / max(width - side, 1.0)),
+            y=_unit((centre[1] - side / 2) / max(height - side, 1.0)),
+            size=math.sqrt(area / (width * height)),
+            skew_first=_skew(last_row, first, row_end),
+            skew_second=_skew(first, row_end, last),
+        )
+
+    def distance(self, other: BoardView) -> float:
+        """Sum of absolute parameter differences (ROS's measure; 0.2 is its threshold for a new view)."""
+        return sum(abs(a - b) for a, b in zip(astuple(self), astuple(other), strict=True))
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
+
+
+def _skew(a: np.ndarray, corner: np.ndarray, b: np.ndarray) -> float:
+    """2 x (angle a-corner-b minus a right angle), clipped to [-1, 1]."""
+    u, v = a - corner, b - corner
+    cosine = float(np.dot(u, v) / max(np.linalg.norm(u) * np.linalg.norm(v), 1e-12))
+    return max(-1.0, min(1.0, 2.0 * (math.acos(max(-1.0, min(1.0, cosine))) - math.pi / 2)))
+
+
 @dataclass
 class ViewSelector:
     """Automatic capture: accept a view when the board has been still for a few frames and is in a new pose."""
 
+    board: BoardSpec
     config: CaptureConfig = field(default_factory=CaptureConfig)
     captured: list[np.ndarray] = field(default_factory=list)
+    views: list[BoardView] = field(default_factory=list)
     _previous: np.ndarray | None = None
     _still: int = 0
 
-    def offer(self, corners: np.ndarray | None) -> bool:
+    def offer(self, corners: np.ndarray | None, image_size: tuple[int, int]) -> bool:
+        """``image_size`` is (width, height) of the frame the corners were found in."""
         if corners is None:
             self._previous, self._still = None, 0
             return False
@@ -87,9 +152,11 @@ class ViewSelector:
         self._still = 0 if moving else self._still + 1
         if self._still < self.config.still_frames:
             return False
-        if any(np.linalg.norm(corners - c, axis=1).mean() < self.config.new_pose_px for c in self.captured):
+        view = BoardView.measure(corners, self.board, image_size)
+        if any(view.distance(seen) < self.config.new_view_distance for seen in self.views):
             return False
         self.captured.append(corners)
+        self.views.append(view)
         self._still = 0
         return True
 
@@ -113,12 +180,12 @@ def calibrate_from_frames(
 ) -> CameraCalibration:
     """Run the whole procedure on a stream of RGB frames (stops once ``min_views`` views are captured)."""
     config = config or CaptureConfig()
-    selector = ViewSelector(config)
+    selector = ViewSelector(board, config)
     size: tuple[int, int] | None = None
     for i, frame in enumerate(frames):
         size = (frame.shape[1], frame.shape[0])
         corners = find_corners(frame, board)
-        accepted = selector.offer(corners)
+        accepted = selector.offer(corners, size)
         if on_progress:
             on_progress(
                 CalibrationProgress(i + 1, len(selector.captured), config.min_views, accepted, corners, frame)

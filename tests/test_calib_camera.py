@@ -5,9 +5,11 @@ import pytest
 
 from calibration.camera import (
     BoardSpec,
+    BoardView,
     CaptureConfig,
     ViewSelector,
     calibrate_from_frames,
+    find_corners,
     solve_calibration,
 )
 from calibration.camera_model import CameraCalibration, CameraCalibrationError, FrameRectifier, crop_for_fovy
@@ -90,12 +92,68 @@ def test_noisy_views_are_refused_with_advice():
 
 
 def test_selector_needs_stillness_and_a_new_pose():
-    sel = ViewSelector(CaptureConfig(still_frames=2, new_pose_px=20))
-    corners = np.random.default_rng(0).uniform(0, 400, (35, 2)).astype(np.float32)
-    assert [sel.offer(corners) for _ in range(3)] == [False, False, True]
-    assert [sel.offer(corners + 1.0) for _ in range(3)] == [False, False, False]  # still, but the same pose
-    assert [sel.offer(corners + 50.0) for _ in range(3)] == [False, False, True]
-    assert not sel.offer(None)
+    sel = ViewSelector(BOARD, CaptureConfig(still_frames=2))
+    corners = (BOARD.object_points()[:, :2] * 2000 + 40).astype(np.float32)  # a flat-on board, 360 x 240 px
+    assert [sel.offer(corners, (640, 480)) for _ in range(3)] == [False, False, True]
+    assert [sel.offer(corners + 1.0, (640, 480)) for _ in range(3)] == [
+        False,
+        False,
+        False,
+    ]  # still, same pose
+    assert [sel.offer(corners + 120.0, (640, 480)) for _ in range(3)] == [False, False, True]
+    assert not sel.offer(None, (640, 480))
+
+
+# Issue 17, item 11: seven distinct hand-held views, five differing mostly by tilt, gave 2 accepted views.
+TILT_BOARD = BoardSpec(9, 5, 0.025)
+# (azimuth, elevation) of a camera 0.4 m from the board centre: straight on, tilted 15-40 deg about one board
+# axis towards and away, and about the other axis.
+TILTS = [(90, -90), (90, -75), (90, -62), (90, -50), (90, -105), (90, -120), (60, -65), (120, -65)]
+
+
+def _views(renderer, poses, hold=4, distance=0.4):
+    for azimuth, elevation in poses:
+        frame = renderer.render(azimuth=azimuth, elevation=elevation, distance=distance)
+        yield from [frame] * hold
+
+
+@pytest.fixture(scope="module")
+def tilt_renderer():
+    renderer = BoardRenderer(TILT_BOARD, SyntheticCamera(fovy_deg=60.0))
+    yield renderer
+    renderer.close()
+
+
+def test_views_that_differ_only_by_tilt_are_all_accepted(tilt_renderer):
+    frames = list(_views(tilt_renderer, TILTS))
+    corners = [find_corners(f, TILT_BOARD) for f in frames[::4]]
+    # They are tilts about the board centre: corners hardly move (main's 40 px mean-displacement test took one).
+    flat = corners[0]
+    assert all(np.linalg.norm(c - flat, axis=1).mean() < 40 for c in corners[:6])
+    sel = ViewSelector(TILT_BOARD, CaptureConfig(still_frames=2))
+    accepted = [sel.offer(find_corners(f, TILT_BOARD), (640, 480)) for f in frames]
+    assert sum(accepted) == len(TILTS)
+
+
+def test_near_duplicate_views_are_not_accepted(tilt_renderer):
+    """One degree of tilt or turn, or 1% closer, is the same view."""
+    near = [(90, -90), (90, -91), (91, -89), (90, -89)]
+    frames = list(_views(tilt_renderer, near)) + list(_views(tilt_renderer, [(90, -90)], distance=0.396))
+    sel = ViewSelector(TILT_BOARD, CaptureConfig(still_frames=2))
+    assert sum(sel.offer(find_corners(f, TILT_BOARD), (640, 480)) for f in frames) == 1
+
+
+def test_board_view_parameters_are_scale_free():
+    """The same board pose seen by a camera at twice the resolution is the same view (main scaled pixels by hand)."""
+    corners = (BOARD.object_points()[:, :2] * 2000 + 40).astype(np.float32)
+    small = BoardView.measure(corners, BOARD, (640, 480))
+    assert small.distance(BoardView.measure(corners * 2, BOARD, (1280, 960))) < 1e-6
+    assert (
+        small.distance(BoardView.measure(corners[::-1], BOARD, (640, 480))) < 1e-6
+    )  # numbered from the other end
+    assert small.skew_first == pytest.approx(0.0, abs=1e-6) and small.size == pytest.approx(
+        np.sqrt(360 * 240 / 640 / 480)
+    )
 
 
 def test_calibration_file_round_trip_and_fov_mismatch(tmp_path, wide_calibration):

@@ -585,9 +585,7 @@ def camera(
         f"show the {spec.cols}x{spec.rows} board ({spec.square_m * 1000:g} mm squares) at {cam.width}x{cam.height}: "
         f"{min_views} still views in different poses are captured automatically"
     )
-    capture = CaptureConfig(min_views=min_views, max_rms_px=max_rms)
-    # "A new pose" is a mean corner move in pixels, tuned at 480 px: scale it to this camera's frame.
-    capture.new_pose_px *= min(cam.width, cam.height) / 480
+    capture = CaptureConfig(min_views=min_views, max_rms_px=max_rms)  # novelty is measured scale-free
     try:
         result = calibrate_from_frames(_frames(cam, timeout), spec, sim_fovy, capture, on_progress=feedback)
     except CameraCalibrationError as exc:
