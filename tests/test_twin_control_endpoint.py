@@ -242,3 +242,35 @@ def test_one_bad_value_does_not_wedge_perturb(world_served):
     assert client.perturb(latency_ms=30.0)["perturbations"]["latency_ms"] == 30.0
     assert client.perturb(table_texture="blotch", light_scale=0.7)["visual"] == {"table_texture": "blotch"}
     assert world.perturbations.light_scale == 0.7
+
+
+def test_a_perturbation_that_fails_half_way_is_rolled_back(world_served, monkeypatch):
+    """Validation catches bad values up front; should applying still fail half-way, nothing of it stays."""
+    import numpy as np
+
+    import so101_deploy.twin.world as world_module
+
+    world, client = world_served
+    client.perturb(
+        latency_ms=10.0, light_scale=1.0, lighting={"headlight": [0.3, 0.3, 0.3]}, table_texture="grid"
+    )
+    before_state, before_scene = client.state()["perturbations"], _scene(world)
+    real = world_module.apply_visual_perturbation
+
+    def half_way(model, perturbation):
+        snapshot = real(model, perturbation)  # changes the scene, then fails like a bug would
+        if perturbation:
+            raise RuntimeError("injected failure")
+        return snapshot
+
+    monkeypatch.setattr(world_module, "apply_visual_perturbation", half_way)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        world.perturb({"light_scale": 0.5, "lighting": {"dir": [1, 0, -1], "diffuse": [0.9, 0.2, 0.2]}})
+    monkeypatch.setattr(world_module, "apply_visual_perturbation", real)
+    assert client.state()["perturbations"] == before_state
+    for was, now in zip(before_scene, _scene(world), strict=True):
+        np.testing.assert_array_equal(was, now)
+    assert client.perturb(light_scale=0.8)["visual"] == {
+        "lighting": {"headlight": [0.3, 0.3, 0.3]},
+        "table_texture": "grid",
+    }
