@@ -84,7 +84,8 @@ def plot(
 
 def train(preset: str, overrides: list[str], command: str) -> Path:
     from policies.drqv2.config import TrainConfig
-    from policies.drqv2.trainer import Trainer, resolve_run_dir
+    from policies.drqv2.trainer import Trainer
+    from policies.training.run_dir import resolve_run_dir
     from so101_deploy.config import load_config, save_resolved
 
     cfg = load_config(TrainConfig, preset, overrides)

@@ -25,7 +25,7 @@ import numpy as np
 
 from policies.drqv2.checkpoint import load_agent
 from policies.drqv2.config import TrainConfig
-from policies.drqv2.evaluate import Evaluator, wilson_interval
+from policies.training.evaluate import Evaluator, wilson_interval
 from so101_deploy.config import load_config
 
 SEED = 50_000  # evaluation episodes: never the seeds training or its evals used

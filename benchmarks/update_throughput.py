@@ -35,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from policies.drqv2.agent import ObsSpec
 from policies.drqv2.config import AgentConfig
 from policies.drqv2.fast import build_agent
-from policies.drqv2.trainer import configure_cpu_process
+from policies.training.device import configure_cpu_process
 
 ACTION_DIM = 4
 

@@ -91,36 +91,10 @@ def torch_actions(module: nn.Module, rgb: np.ndarray, low_dim: np.ndarray) -> np
         ).numpy()
 
 
-class CheckpointExportError(ValueError):
-    """The checkpoint cannot be exported (e.g. a state-only policy); the message says why."""
-
-
 def export_checkpoint(checkpoint: str | Path, path: str | Path) -> ExportResult:
-    """A DrQ-v2 training checkpoint -> ``policy.onnx`` carrying its full contract (the `so101 export` command)."""
-    import dataclasses
-    import hashlib
-    import json
+    """A training checkpoint of any registered algorithm -> ``policy.onnx`` carrying its full contract."""
+    from policies import algos
 
-    from policies.contract import contract_for_env
-    from policies.drqv2.checkpoint import load_agent, load_checkpoint
-    from policies.provenance import git_commit
-
-    payload = load_checkpoint(checkpoint)
-    if payload.get("algo") == "sac":  # the SB3 SAC baseline (policies/sb3_baseline.py)
-        from policies.sb3_baseline import export_sac_checkpoint
-
-        return export_sac_checkpoint(checkpoint, path)
-    agent, cfg = load_agent(checkpoint)
-    if agent.policy.encoder is None:
-        raise CheckpointExportError(
-            f"{checkpoint} is a state-based policy (env.obs=state): it reads privileged simulator state that the "
-            "real arm does not have, so it cannot be deployed; train with env.obs=pixels"
-        )
-    contract = dataclasses.replace(
-        contract_for_env(cfg.env),
-        train_config_hash=hashlib.sha256(json.dumps(payload["config"], sort_keys=True).encode()).hexdigest()[
-            :12
-        ],
-        git_commit=str(payload.get("git_commit") or git_commit()),
-    )
-    return export_policy(agent.policy, contract, path)
+    algorithm, _ = algos.open_checkpoint(checkpoint)
+    module, contract = algorithm.exportable_actor(Path(checkpoint))
+    return export_policy(module, contract, path)

@@ -13,9 +13,9 @@ import dataclasses
 from sim.config import EnvConfig
 
 from policies.contract import PolicyContract
-from policies.drqv2.evaluate import EvalResult
 from policies.io import PREV_ACTION, lists_low_dim
 from policies.onnx_policy import OnnxPolicy
+from policies.training.evaluate import EvalResult
 
 
 def env_config_for(contract: PolicyContract, base: EnvConfig | None = None) -> EnvConfig:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import subprocess
 from pathlib import Path
+
+from policies.contract import PolicyContract
 
 
 def git_commit(short: bool = True) -> str:
@@ -28,3 +33,17 @@ def git_commit(short: bool = True) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return rev + ("+dirty" if dirty else "")
+
+
+def config_hash(config: dict) -> str:
+    """Short hash of a training config as saved in its checkpoint (a plain dict), recorded in the contract."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def stamp_contract(contract: PolicyContract, payload: dict) -> PolicyContract:
+    """``contract`` with the provenance of the checkpoint ``payload`` it is exported from."""
+    return dataclasses.replace(
+        contract,
+        train_config_hash=config_hash(payload["config"]),
+        git_commit=str(payload.get("git_commit") or git_commit()),
+    )

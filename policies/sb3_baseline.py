@@ -22,11 +22,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
-import io
-import json
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,17 +43,25 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from stable_baselines3.sac.policies import Actor
 from torch import nn
 
-from policies.contract import contract_for_env
-from policies.drqv2.checkpoint import atomic_torch_save, config_to_dict
-from policies.drqv2.evaluate import Evaluator
-from policies.drqv2.metrics import CSV_COLUMNS
-from policies.drqv2.trainer import resolve_device, sigint_ignored
-from policies.export import ExportResult, export_policy
-from policies.provenance import git_commit
+from policies.contract import PolicyContract, contract_for_env
+from policies.provenance import git_commit, stamp_contract
+from policies.training.checkpoint import (
+    CHECKPOINT,
+    CheckpointError,
+    atomic_torch_save,
+    atomic_write,
+    checkpoint_path,
+    config_to_dict,
+    read_checkpoint,
+)
+from policies.training.checks import check_env, check_fits_in_memory, check_schedule, require_at_least
+from policies.training.device import resolve_device, set_torch_threads
+from policies.training.evaluate import Evaluator
+from policies.training.metrics import CSV_COLUMNS
+from policies.training.signals import StopRequest, workers_ignore_stop_signals
 from policies.wrappers import make_env
 
 ALGO = "sac"
-CHECKPOINT = "checkpoint.pt"
 SB3_ZIP = "sb3_model.zip"
 FORMAT_VERSION = 1
 POLICIES = ("MultiInputPolicy", "CnnPolicy")
@@ -117,6 +120,8 @@ class SacTrainConfig:
         """Fail before anything starts, with the fix in the message."""
         if self.algo != ALGO:
             raise ValueError(f"algo must be '{ALGO}' for the SB3 baseline config, got '{self.algo}'")
+        check_env(self.env)
+        check_schedule(self)
         if self.env.obs != "pixels":
             raise ValueError(
                 "the SB3 SAC baseline trains from pixels (env.obs=pixels); for a state-based learning check use "
@@ -128,20 +133,13 @@ class SacTrainConfig:
             raise ValueError(
                 f"env.image_size={self.env.image_size}: SB3's NatureCNN needs at least 36 pixels"
             )
-        positive = {
-            "num_train_envs": self.num_train_envs,
-            "num_eval_envs": self.num_eval_envs,
+        require_at_least(1, {
             "sac.batch_size": self.sac.batch_size,
             "sac.buffer_size": self.sac.buffer_size,
             "sac.train_freq": self.sac.train_freq,
             "sac.features_dim": self.sac.features_dim,
-            "env.frame_stack": self.env.frame_stack,
-            "env.action_repeat": self.env.action_repeat,
-            "env.action_sequence": self.env.action_sequence,
-        }
-        for key, value in positive.items():
-            if value < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
+            "log_interval_episodes": self.log_interval_episodes,
+        })  # fmt: skip
         for key in ("ent_coef", "target_entropy"):
             value = getattr(self.sac, key)
             if not value.startswith("auto"):
@@ -158,6 +156,18 @@ class SacTrainConfig:
     def frames_to_steps(self, frames: int) -> int:
         """Env frames -> SB3 timesteps (agent steps summed over envs)."""
         return -(-frames // self.frames_per_step)
+
+    def replay_nbytes_lower_bound(self) -> int:
+        """SB3 keeps the observation and the next observation stack of every transition (images only here)."""
+        return 2 * self.sac.buffer_size * 3 * self.env.frame_stack * self.env.image_size**2
+
+
+def check_resources(cfg: SacTrainConfig) -> None:
+    """What the config asks of this machine: the device exists, the replay fits in memory."""
+    resolve_device(cfg.device)
+    check_fits_in_memory(
+        cfg.replay_nbytes_lower_bound(), "the SAC replay", "sac.buffer_size or env.image_size"
+    )
 
 
 def _policy_keys(policy: str) -> tuple[str, ...]:
@@ -326,21 +336,18 @@ def save_sac_checkpoint(path: str | Path, model: SAC, cfg: SacTrainConfig, count
 
 
 def load_sac_payload(path: str | Path) -> dict:
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no checkpoint at {path}; pass a checkpoint.pt or the run directory holding one"
-        )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = read_checkpoint(path)
+    check_payload(payload, checkpoint_path(path))
+    return payload
+
+
+def check_payload(payload: dict, path: Path) -> None:
     if payload.get("algo") != ALGO:
-        raise ValueError(f"{path} is not an SB3 SAC checkpoint (algo {payload.get('algo', 'drqv2')!r})")
+        raise CheckpointError(f"{path} is not an SB3 SAC checkpoint (algo {payload.get('algo', 'drqv2')!r})")
     if payload.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} has SAC checkpoint format {payload.get('format_version')!r}; this reads {FORMAT_VERSION}"
         )
-    return payload
 
 
 def sac_config_from_dict(data: dict) -> SacTrainConfig:
@@ -367,20 +374,15 @@ def load_sac(checkpoint: str | Path, device: str = "cpu") -> tuple[SAC, SacTrain
     return model, cfg
 
 
-def export_sac_checkpoint(checkpoint: str | Path, out_path: str | Path) -> ExportResult:
-    """A SAC training checkpoint -> ``policy.onnx`` with the full contract, as ``so101 export`` does for DrQ-v2."""
+def exportable_actor(checkpoint: str | Path) -> tuple[nn.Module, PolicyContract]:
+    """A SAC training checkpoint's deterministic actor and its full contract (SB3's image normalisation)."""
     payload = load_sac_payload(checkpoint)
     model, cfg = load_sac(checkpoint)
     base = contract_for_env(cfg.env)
     contract = dataclasses.replace(
-        base,
-        image=dataclasses.replace(base.image, normalisation=SB3_NORMALISATION),
-        train_config_hash=hashlib.sha256(json.dumps(payload["config"], sort_keys=True).encode()).hexdigest()[
-            :12
-        ],
-        git_commit=str(payload.get("git_commit") or git_commit()),
+        base, image=dataclasses.replace(base.image, normalisation=SB3_NORMALISATION)
     )
-    return export_policy(SacDeterministicActor(model.policy.actor), contract, out_path)
+    return SacDeterministicActor(model.policy.actor), stamp_contract(contract, payload)
 
 
 # -- training --------------------------------------------------------------------------------------------------------
@@ -433,8 +435,8 @@ class SacTrainer:
         self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
         self.console = console or Console()
         self.device = resolve_device(cfg.device)
-        torch.set_num_threads(cfg.torch_threads or os.cpu_count() or 1)
-        self.stop = False
+        set_torch_threads(cfg.torch_threads, self.device)
+        self.stop = StopRequest(self._announce_stop)
         self.update_seconds = 0.0  # inside SB3's train(): gradient updates only
         self.eval_seconds = 0.0
         self.evals: list[dict[str, float]] = []
@@ -461,7 +463,7 @@ class SacTrainer:
     def _setup(self) -> None:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with sigint_ignored():
+        with workers_ignore_stop_signals():
             self.envs = make_sac_vec_env(cfg, cfg.num_train_envs, cfg.seed)
             self.evaluator = Evaluator(cfg.env, cfg.num_eval_envs, seed=cfg.seed + 10_000)
         self.model = build_model(cfg, self.envs, device=self.device)
@@ -526,37 +528,41 @@ class SacTrainer:
     def save(self) -> Path:
         return save_sac_checkpoint(self.run_dir / CHECKPOINT, self.model, self.cfg, self.counters())
 
-    def _on_sigint(self, signum, frame) -> None:
-        if self.stop:  # second Ctrl-C: give up at once
-            raise KeyboardInterrupt
-        self.stop = True
-        self.console.print("[bold red]Ctrl-C: finishing this step, saving a checkpoint, exiting[/]")
+    def _announce_stop(self, signal_name: str) -> None:
+        self.console.print(
+            f"[bold red]{signal_name}: finishing this step, saving a checkpoint, exiting[/]", highlight=False
+        )
 
     def run(self) -> dict[str, float]:
-        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C saves a checkpoint and returns."""
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
+        returns."""
         started = False
         try:
-            self._setup()
-            started = True
-            remaining = max(0, self.cfg.frames_to_steps(self.cfg.num_train_frames) - self.model.num_timesteps)
-            self.model.learn(
-                remaining,
-                callback=_Hooks(self),
-                log_interval=self.cfg.log_interval_episodes,
-                reset_num_timesteps=not self.resume,
-                progress_bar=self.cfg.progress,
-            )
-            if not self.stop and (not self.evals or self.evals[-1]["frame"] != self.frame):
-                self.evaluate()
+            with self.stop:
+                self._setup()
+                started = True
+                remaining = max(
+                    0, self.cfg.frames_to_steps(self.cfg.num_train_frames) - self.model.num_timesteps
+                )
+                self.model.learn(
+                    remaining,
+                    callback=_Hooks(self),
+                    log_interval=self.cfg.log_interval_episodes,
+                    reset_num_timesteps=not self.resume,
+                    progress_bar=self.cfg.progress,
+                )
+                if not self.stop and (not self.evals or self.evals[-1]["frame"] != self.frame):
+                    self.evaluate()
         finally:
-            signal.signal(signal.SIGINT, previous)
-            if started:
-                path = self.save()
-                if self.cfg.save_sb3_zip:
-                    _save_sb3_zip(self.model, self.run_dir / SB3_ZIP)
-                self.console.print(f"checkpoint: {path}" + (" (interrupted)" if self.stop else ""))
-            self.close()
+            try:
+                if started:
+                    path = self.save()
+                    if self.cfg.save_sb3_zip:
+                        atomic_write(self.run_dir / SB3_ZIP, self.model.save)
+                    interrupted = f" (interrupted by {self.stop.signal_name})" if self.stop else ""
+                    self.console.print(f"checkpoint: {path}{interrupted}", highlight=False)
+            finally:
+                self.close()
         return self.evals[-1] if self.evals else {}
 
     def close(self) -> None:
@@ -566,15 +572,6 @@ class SacTrainer:
                 obj.close()
         if getattr(self, "_csv_file", None) is not None:
             self._csv_file.close()
-
-
-def _save_sb3_zip(model: SAC, path: Path) -> None:
-    """``model.save`` into memory, then written to a temp file and renamed (never a half-written zip)."""
-    buffer = io.BytesIO()
-    model.save(buffer)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
 
 
 def replay_nbytes(model: SAC) -> int:
@@ -599,7 +596,8 @@ __all__ = [
     "SacTrainer",
     "build_model",
     "deterministic_act",
-    "export_sac_checkpoint",
+    "check_resources",
+    "exportable_actor",
     "load_sac",
     "load_sac_payload",
     "make_sac_vec_env",

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from policies.drqv2.evaluate import wilson_interval
 from policies.drqv2.replay import ReplayBuffer, StepSpec
 from policies.drqv2.trainer import VectorRecorder
+from policies.training.evaluate import wilson_interval
 
 
 class Counter(gym.Env):

@@ -1,18 +1,12 @@
-"""Checkpoints: one file with networks, optimisers, counters, RNG states and the config that made them.
+"""DrQ-v2 checkpoints: one file with networks, optimisers, counters, RNG states and the config that made them.
 
-Written to a temporary file in the same directory and renamed over the old one, so a crash or Ctrl-C in the
-middle leaves the previous checkpoint intact. Read back with ``weights_only=True``: only tensors and plain
-containers are accepted, never arbitrary pickled objects, so loading a checkpoint cannot run code.
+Written and read through policies.training.checkpoint (atomic write, ``weights_only`` read, one-line refusals).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 from omegaconf import OmegaConf
@@ -20,6 +14,15 @@ from omegaconf import OmegaConf
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.fast import build_agent
+from policies.training.checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    checkpoint_path,
+    config_to_dict,
+    read_checkpoint,
+)
+
+ALGO = "drqv2"  # payloads without an "algo" key (formats 1 and 2 before the registry) are DrQ-v2's
 
 # 2: the encoder records its feature order (buffer ``hwc_features``); format 1 encoders load as (C, H, W).
 # Older so101-deploy refuses format 2 with this module's message instead of a state-dict key error.
@@ -27,25 +30,12 @@ FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp_name)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return path
-
-
 def save_checkpoint(
     path: str | Path, agent: DrQV2Agent, cfg: TrainConfig, counters: dict[str, int], extra: dict | None = None
 ) -> Path:
     payload = {
         "format_version": FORMAT_VERSION,
+        "algo": ALGO,
         "config": config_to_dict(cfg),
         "obs_spec": dataclasses.asdict(agent.spec),
         "agent": agent.state_dict(),
@@ -56,31 +46,27 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
-def config_to_dict(cfg: TrainConfig) -> dict:
-    """Plain dict (tuples as lists) that torch can save and ``weights_only`` can load."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
 def config_from_dict(data: dict) -> TrainConfig:
     """Inverse of :func:`config_to_dict`, typed and validated against the current schema."""
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(data)))
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no checkpoint at {path}; pass a checkpoint.pt or the run directory holding one"
-        )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    """A DrQ-v2 checkpoint's payload; anything else is refused in one line naming the file."""
+    payload = read_checkpoint(path)
+    check_payload(payload, checkpoint_path(path))
+    return payload
+
+
+def check_payload(payload: dict, path: Path) -> None:
+    algo = payload.get("algo", ALGO)
+    if algo != ALGO:
+        raise CheckpointError(f"{path} is a {algo} checkpoint, not a DrQ-v2 one")
     version = payload.get("format_version")
     if version not in READABLE_FORMATS:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} has checkpoint format {version!r}; this so101-deploy reads {list(READABLE_FORMATS)}"
         )
-    return payload
 
 
 def spec_from_payload(payload: dict) -> ObsSpec:

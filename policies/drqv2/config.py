@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sim.config import EnvConfig
 
 from policies.drqv2.schedules import schedule
+from policies.training.checks import check_env, check_schedule, require_at_least
 
 
 @dataclass
@@ -79,8 +80,14 @@ class TrainConfig:
             raise ValueError(
                 f"algo must be 'drqv2' for this config (algo=sac uses the sac_lift_image preset), got '{self.algo}'"
             )
-        if self.env.obs not in ("pixels", "state"):
-            raise ValueError(f"env.obs must be 'pixels' or 'state', got '{self.env.obs}'")
+        from policies.drqv2.networks import conv_output_size  # torch: only when a config is checked
+
+        check_env(self.env)
+        check_schedule(self)
+        if self.env.obs == "pixels" and conv_output_size(self.env.image_size) < 1:
+            raise ValueError(
+                f"env.image_size={self.env.image_size}: the DrQ-v2 encoder needs at least 15 pixels"
+            )
         if self.agent.precision not in ("fp32", "bf16"):
             raise ValueError(f"agent.precision must be 'fp32' or 'bf16', got '{self.agent.precision}'")
         if not self.agent.fast and (self.agent.precision != "fp32" or self.agent.update_chunk > 0):
@@ -92,19 +99,14 @@ class TrainConfig:
             raise ValueError(f"demo_ratio must be in [0, 1), got {self.demo_ratio}")
         if self.demo_ratio > 0 and self.demo_episodes <= 0:
             raise ValueError("demo_ratio > 0 needs demo_episodes > 0 (how many expert episodes to record)")
-        positive = {
-            "num_train_envs": self.num_train_envs,
+        require_at_least(1, {
             "update_every_frames": self.update_every_frames,
+            "log_every_frames": self.log_every_frames,
+            "replay_capacity": self.replay_capacity,
             "agent.batch_size": self.agent.batch_size,
             "agent.nstep": self.agent.nstep,
-            "num_eval_envs": self.num_eval_envs,
-            "env.frame_stack": self.env.frame_stack,
-            "env.action_repeat": self.env.action_repeat,
-            "env.action_sequence": self.env.action_sequence,
-        }
-        for key, value in positive.items():
-            if value < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
+        })  # fmt: skip
+        require_at_least(0, {"demo_episodes": self.demo_episodes})
         per_env = self.replay_capacity // self.num_train_envs
         if per_env < self.agent.nstep + self.env.frame_stack + 1:
             raise ValueError(
@@ -116,6 +118,13 @@ class TrainConfig:
                 schedule(getattr(self.agent, key), 0)
             except ValueError as exc:
                 raise ValueError(f"agent.{key}: {exc}") from None
+
+    def replay_nbytes_lower_bound(self) -> int:
+        """Bytes the replays (agent's and demos') take at least: one frame per slot (plus reward, step, flags).
+        A lower bound, so a refusal on it is never wrong; low-dim vectors and actions add a little more."""
+        frame = 3 * self.env.image_size**2 if self.env.obs == "pixels" else 0
+        slots = self.replay_capacity + self.demo_episodes * (self.env.episode_steps + 2)
+        return slots * (frame + 4 + 4 + 2)
 
     @property
     def frames_per_step(self) -> int:

@@ -1,4 +1,4 @@
-"""The DrQ-v2 training loop: parallel envs, replay, updates, evaluation, logging, checkpoints, resume, Ctrl-C.
+"""The DrQ-v2 training loop: parallel envs, replay, updates, evaluation, logging, checkpoints, resume, stop signals.
 
 One iteration: act for every train env, send the actions (``step_async``), run the gradient updates owed so far
 while the env workers simulate, collect the results (``step_wait``), write them to replay. This is DrQ-v2's
@@ -15,11 +15,6 @@ drives every budget, period and schedule. Updates are owed at one per ``update_e
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import datetime
-import os
-import signal
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -37,51 +32,17 @@ from rich.progress import (
 )
 
 from policies.drqv2.agent import ObsSpec
-from policies.drqv2.checkpoint import atomic_torch_save, config_to_dict, load_checkpoint, save_checkpoint
+from policies.drqv2.checkpoint import load_checkpoint, save_checkpoint
 from policies.drqv2.config import TrainConfig
-from policies.drqv2.evaluate import Evaluator
 from policies.drqv2.fast import build_agent
-from policies.drqv2.metrics import MetricsLogger
 from policies.drqv2.replay import ReplayBuffer, StepSpec, sample_mixed
+from policies.training.checkpoint import CHECKPOINT, atomic_torch_save, config_to_dict
+from policies.training.device import resolve_device, set_torch_threads
+from policies.training.evaluate import Evaluator
+from policies.training.metrics import MetricsLogger
+from policies.training.signals import StopRequest, workers_ignore_stop_signals
 
-CHECKPOINT = "checkpoint.pt"
 REPLAY_FILE = "replay.pt"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name} but CUDA is not available here; use device=auto or device=cpu")
-    return device
-
-
-def configure_cpu_process(threads: int = 0) -> None:
-    """Torch threads, and glibc's malloc told to keep freed activation buffers instead of returning them to the OS.
-
-    By default glibc serves every allocation above 32 MB with a fresh mmap and unmaps it on free, so each
-    update would pay page faults and kernel zero-fill for its big activation buffers (about half the time of a
-    plain batch-256 update on this CPU). Below 256 MB blocks now come from the heap and are reused, and up to
-    1 GB of free heap is kept; anything larger (a replay array, a replay loaded by --resume) is still mmapped
-    and goes back to the OS when freed. No-op where glibc is absent.
-    """
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameter numbers from <malloc.h>
-    libc.mallopt(m_mmap_threshold, 256 << 20)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-
-
-def resolve_run_dir(cfg: TrainConfig) -> Path:
-    """``run_dir`` if given, else ``<runs_root>/<name>-<YYYYmmdd-HHMMSS>``."""
-    if cfg.run_dir:
-        return Path(cfg.run_dir)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(cfg.runs_root) / f"{cfg.name}-{stamp}"
 
 
 def obs_spec(observation_space, action_space) -> ObsSpec:
@@ -102,17 +63,6 @@ def step_spec(spec: ObsSpec, frame_stack: int) -> StepSpec:
     return StepSpec(
         frame_shape=frame, low_dim=spec.low_dim, privileged=spec.privileged, action_dim=spec.action_dim
     )
-
-
-@contextlib.contextmanager
-def sigint_ignored():
-    """Env worker processes started in here inherit an ignored SIGINT, so a Ctrl-C in the terminal (sent to the
-    whole process group) reaches only the trainer, which then saves and closes the workers itself."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def row(obs: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
@@ -215,12 +165,9 @@ class Trainer:
         self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
         self.console = console or Console()
         self.device = resolve_device(cfg.device)
-        if self.device.type == "cpu":
-            configure_cpu_process(cfg.torch_threads)
-        else:
-            torch.set_num_threads(cfg.torch_threads or os.cpu_count() or 1)
+        set_torch_threads(cfg.torch_threads, self.device)
         self.counters = {"frame": 0, "iteration": 0, "episode": 0, "update": 0}
-        self._stop = False
+        self._stop = StopRequest(self._announce_stop)
 
     # -- setup ----------------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -229,7 +176,7 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         payload = load_checkpoint(self.run_dir / CHECKPOINT) if self.resume else None
-        with sigint_ignored():
+        with workers_ignore_stop_signals():
             self.envs = make_vector_env(cfg.env, cfg.num_train_envs, cfg.seed)
             self.evaluator = Evaluator(cfg.env, cfg.num_eval_envs, seed=cfg.seed + 10_000)
         self.spec = obs_spec(self.envs.single_observation_space, self.envs.single_action_space)
@@ -322,36 +269,41 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
-        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C saves a checkpoint and returns."""
-        previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
+        returns; so does an exception once training has started (the checkpoint is then the last good state)."""
         started = False
         last_eval: dict = {}
         try:
-            self._setup()
-            cfg, c = self.cfg, self.counters
-            self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
-            progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
-                disable=not cfg.progress,
-            )  # fmt: skip
-            with progress:
-                task = progress.add_task(self.run_dir.name, total=cfg.num_train_frames, completed=c["frame"])
-                started = True
-                last_eval = self._loop(progress, task)
+            with self._stop:
+                self._setup()
+                cfg, c = self.cfg, self.counters
+                self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
+                progress = Progress(
+                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                    disable=not cfg.progress,
+                )  # fmt: skip
+                with progress:
+                    task = progress.add_task(
+                        self.run_dir.name, total=cfg.num_train_frames, completed=c["frame"]
+                    )
+                    started = True
+                    last_eval = self._loop(progress, task)
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
-            if started:
-                path = self.save()
-                self.console.print(f"checkpoint: {path}" + (" (interrupted)" if self._stop else ""))
-            self.close()
+            try:
+                if started:
+                    path = self.save()
+                    interrupted = f" (interrupted by {self._stop.signal_name})" if self._stop else ""
+                    self.console.print(f"checkpoint: {path}{interrupted}", highlight=False)
+            finally:
+                self.close()
         return last_eval
 
-    def _on_sigint(self, signum, frame) -> None:
-        if self._stop:  # second Ctrl-C: give up at once
-            raise KeyboardInterrupt
-        self._stop = True
-        self.console.print("[bold red]Ctrl-C: finishing this iteration, saving a checkpoint, exiting[/]")
+    def _announce_stop(self, signal_name: str) -> None:
+        self.console.print(
+            f"[bold red]{signal_name}: finishing this iteration, saving a checkpoint, exiting[/]",
+            highlight=False,
+        )
 
     def _loop(self, progress: Progress, task) -> dict:
         cfg, c, n = self.cfg, self.counters, self.cfg.num_train_envs

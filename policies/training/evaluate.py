@@ -16,7 +16,7 @@ from sim.config import EnvConfig
 
 import numpy as np
 
-from policies.drqv2.video import VideoRecorder
+from policies.training.video import VideoRecorder
 
 OVERVIEW_SIZE = (240, 320)  # video overview (height, width); the render costs ~0.1 s a frame on a CPU
 ActFn = Callable[[dict[str, np.ndarray]], np.ndarray]

@@ -76,23 +76,15 @@ def evaluate(
             checkpoint, policy, overrides or [], episodes, seed, twin, perturb, max_steps, as_json
         )
         return
-    from policies.drqv2.checkpoint import load_agent, load_checkpoint
-    from policies.drqv2.evaluate import Evaluator
+    from policies import algos
+    from policies.training.evaluate import Evaluator
     from so101_deploy.commands.train import apply_overrides
     from so101_deploy.config import ConfigError
 
     console = Console()
     try:
-        # the SB3 SAC baseline (policies/sb3_baseline.py) keeps its own checkpoint layout
-        if load_checkpoint(checkpoint).get("algo") == "sac":
-            from policies.sb3_baseline import deterministic_act, load_sac
-
-            model, cfg = load_sac(checkpoint, device=device)
-            act = deterministic_act(model)
-        else:
-            agent, cfg = load_agent(checkpoint, device=device)
-            agent.train(False)
-            act = lambda obs: agent.act(obs, 10**12, eval_mode=True)  # noqa: E731
+        algorithm, _ = algos.open_checkpoint(checkpoint)
+        act, cfg = algorithm.policy(checkpoint, device)
         bad = [o for o in overrides or [] if not o.split("=", 1)[0].startswith("env.")]
         if bad:
             raise ConfigError(f"eval accepts env.* overrides only (e.g. env.stage=4), got '{bad[0]}'")
@@ -133,15 +125,10 @@ def _trained_task(checkpoint: Path):
     from sim.config import EnvConfig
     from sim.randomize import RandomizationConfig
 
-    from policies.drqv2.checkpoint import config_from_dict, load_checkpoint
+    from policies import algos
 
-    payload = load_checkpoint(checkpoint)
-    if payload.get("algo") == "sac":
-        from policies.sb3_baseline import sac_config_from_dict
-
-        env: EnvConfig = sac_config_from_dict(payload["config"]).env
-    else:
-        env = config_from_dict(payload["config"]).env
+    algorithm, payload = algos.open_checkpoint(checkpoint)
+    env: EnvConfig = algorithm.config_from_payload(payload).env
     return dataclasses.replace(env, randomization=RandomizationConfig())
 
 

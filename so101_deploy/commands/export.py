@@ -22,7 +22,8 @@ def export(
     if problem := output_file_problem(output, "policy.onnx"):
         console.print(f"[red]error:[/] -o {output} {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    from policies.export import CheckpointExportError, export_checkpoint
+    from policies.algos import CheckpointExportError
+    from policies.export import export_checkpoint
     from policies.onnx_policy import OnnxPolicy
 
     try:

@@ -40,38 +40,29 @@ def train(
         Path | None, typer.Option("--resume", help="Run directory to continue from its checkpoint.pt.")
     ] = None,
 ) -> None:
-    """Train a DrQ-v2 policy (algo=sac: the SB3 SAC baseline) in simulation. Outputs go to runs/<name>-<time>/."""
-    from policies.drqv2.checkpoint import config_from_dict, load_checkpoint
-    from policies.drqv2.config import TrainConfig
-    from policies.drqv2.trainer import CHECKPOINT, Trainer, resolve_run_dir
-    from so101_deploy.config import ConfigError, load_config, save_resolved
+    """Train a policy in simulation: DrQ-v2, or algo=NAME (sac: the SB3 SAC baseline). Outputs go to
+    runs/<name>-<time>/. Ctrl-C or SIGTERM saves a checkpoint; --resume continues from it."""
+    from policies.training.checkpoint import CheckpointWriteError
+    from policies.training.run_dir import RunDirBusy
+    from so101_deploy.config import ConfigError, save_resolved
 
     console = Console()
-    overrides = list(overrides or [])
     try:
-        algo, preset = requested_algo(preset, overrides, resume)
-        if algo == "sac":  # the SB3 SAC baseline has its own config schema and trainer
-            cfg, run_dir = sac_config(preset, overrides, resume)
-        elif resume is not None:
-            if not (resume / CHECKPOINT).exists():
-                raise ConfigError(
-                    f"--resume {resume}: no {CHECKPOINT} there; pass the run directory of a run"
-                )
-            cfg = apply_overrides(config_from_dict(load_checkpoint(resume)["config"]), overrides)
-            cfg.validate()
-            run_dir = resume
-        else:
-            cfg = load_config(TrainConfig, preset, overrides)
-            run_dir = resolve_run_dir(cfg)
-            if (run_dir / CHECKPOINT).exists():
-                raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or another run_dir")
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        algorithm, cfg, run_dir = _resolve(preset, list(overrides or []), resume)
+        algorithm.check_resources(cfg)  # before anything is created
+        lock = _lock(run_dir, fresh=resume is None)
+    except (ConfigError, ValueError, FileNotFoundError, RunDirBusy) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    save_resolved(cfg, run_dir / "config.yaml")
-    console.print(f"run directory: {run_dir}", highlight=False)
-    trainer = Trainer if algo == "drqv2" else sac_trainer()
-    result = trainer(cfg, run_dir, resume=resume is not None, console=console).run()
+    try:
+        save_resolved(cfg, run_dir / "config.yaml")
+        console.print(f"run directory: {run_dir}", highlight=False)
+        result = algorithm.trainer(cfg, run_dir, resume=resume is not None, console=console).run()
+    except CheckpointWriteError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        lock.release()
     if result:
         console.print(
             f"last eval at frame {result['frame']}: success {result['success_rate']:.2f} "
@@ -80,59 +71,65 @@ def train(
         )
 
 
-# -- algo=sac: the SB3 baseline (policies/sb3_baseline.py) ----------------------------------------------------------
-ALGOS = ("drqv2", "sac")
-SAC_PRESET = "sac_lift_image"
-
-
-def requested_algo(preset: str, overrides: list[str], resume: Path | None) -> tuple[str, str]:
-    """(algo, preset): the algo of --resume's checkpoint, else of an ``algo=`` override, else of the preset's
-    ``algo`` key (DrQ-v2 when absent). With ``algo=sac`` the 'default' preset means 'sac_lift_image'."""
-    import yaml
-
-    from policies.drqv2.checkpoint import load_checkpoint
-    from so101_deploy.config import ConfigError, preset_path
-
-    if resume is not None:
-        found = (resume / "checkpoint.pt").exists()
-        return (load_checkpoint(resume).get("algo", "drqv2") if found else "drqv2"), preset
-    asked = [
-        o.split("=", 1)[1].strip() for o in overrides if o.split("=", 1)[0].strip().lstrip("+") == "algo"
-    ]
-    if asked and asked[-1] not in ALGOS:
-        raise ConfigError(f"unknown algo '{asked[-1]}'; valid: {', '.join(ALGOS)}")
-    if asked and asked[-1] == "sac" and preset == "default":
-        preset = SAC_PRESET
-    data = yaml.safe_load(preset_path(preset).read_text()) or {}
-    preset_algo = data.get("algo", "drqv2") if isinstance(data, dict) else "drqv2"
-    algo = asked[-1] if asked else preset_algo
-    if algo != preset_algo:
-        hint = f"--preset {SAC_PRESET}" if algo == "sac" else "a DrQ-v2 preset such as 'default'"
-        raise ConfigError(f"preset '{preset}' is for algo={preset_algo}, not algo={algo}; use {hint}")
-    return algo, preset
-
-
-def sac_config(preset: str, overrides: list[str], resume: Path | None):
-    """(SacTrainConfig, run directory) for a new SAC run or for resuming one."""
-    from policies.drqv2.trainer import resolve_run_dir
-    from policies.sb3_baseline import CHECKPOINT, SacTrainConfig, load_sac_payload, sac_config_from_dict
+def _resolve(preset: str, overrides: list[str], resume: Path | None):
+    """(algorithm, validated config, run directory) for a new run or for resuming one; creates nothing."""
+    from policies import algos
+    from policies.training.checkpoint import CHECKPOINT
+    from policies.training.run_dir import resolve_run_dir
     from so101_deploy.config import ConfigError, load_config
 
     if resume is not None:
-        cfg = apply_overrides(sac_config_from_dict(load_sac_payload(resume)["config"]), overrides)
+        if not (resume / CHECKPOINT).exists():
+            raise ConfigError(f"--resume {resume}: no {CHECKPOINT} there; pass the run directory of a run")
+        algorithm, payload = algos.open_checkpoint(resume)
+        cfg = apply_overrides(algorithm.config_from_payload(payload), overrides)
         cfg.validate()
-        return cfg, resume
-    cfg = load_config(SacTrainConfig, preset, overrides)
-    run_dir = resolve_run_dir(cfg)
-    if (run_dir / CHECKPOINT).exists():
-        raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or another run_dir")
-    return cfg, run_dir
+        return algorithm, cfg, resume
+    algorithm, preset = requested_algorithm(preset, overrides)
+    cfg = load_config(algorithm.config_schema(), preset, overrides)
+    return algorithm, cfg, resolve_run_dir(cfg)
 
 
-def sac_trainer():
-    from policies.sb3_baseline import SacTrainer
+def _lock(run_dir: Path, fresh: bool):
+    """The run directory's lock; a new run may not start where a checkpoint already is (use --resume)."""
+    from policies.training.run_dir import RunDirLock, refuse_existing_run
 
-    return SacTrainer
+    lock = RunDirLock(run_dir).acquire()
+    if fresh:
+        try:
+            refuse_existing_run(run_dir)
+        except ValueError:
+            lock.release()
+            raise
+    return lock
+
+
+def requested_algorithm(preset: str, overrides: list[str]):
+    """(algorithm, preset): the algo of an ``algo=`` override, else of the preset's ``algo`` key (DrQ-v2 when
+    absent). With ``algo=NAME`` the 'default' preset means that algorithm's own default preset."""
+    import yaml
+
+    from policies import algos
+    from so101_deploy.config import ConfigError, preset_path
+
+    asked = [
+        o.split("=", 1)[1].strip() for o in overrides if o.split("=", 1)[0].strip().lstrip("+") == "algo"
+    ]
+    if asked:
+        try:
+            algos.get(asked[-1])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if preset == "default":
+            preset = algos.get(asked[-1]).default_preset
+    data = yaml.safe_load(preset_path(preset).read_text()) or {}
+    preset_algo = data.get("algo", algos.DEFAULT) if isinstance(data, dict) else algos.DEFAULT
+    algo = asked[-1] if asked else preset_algo
+    if algo != preset_algo:
+        raise ConfigError(
+            f"preset '{preset}' is for algo={preset_algo}, not algo={algo}; use --preset {algos.get(algo).default_preset}"
+        )
+    return algos.get(algo), preset
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sim.config import EnvConfig
 
-from policies.drqv2.evaluate import wilson_interval
+from policies.training.evaluate import wilson_interval
 from so101_deploy.runtime.judges import TwinJudge
 from so101_deploy.runtime.loop import RunConfig, Runner
 from so101_deploy.twin.app import Twin, TwinConfig

@@ -1,0 +1,113 @@
+"""Checkpoint files for every algorithm: written atomically, read back safely, refused in one line.
+
+Written to a temporary file in the same directory, flushed to disk and renamed over the old one, so a crash, a
+Ctrl-C or a full disk in the middle leaves the previous checkpoint intact. A full disk is reported as such
+(torch's own message for it is an internal "enforce fail"). Read back with ``weights_only=True``: only tensors
+and plain containers are accepted, never arbitrary pickled objects, so loading a checkpoint cannot run code, and
+anything that is not one of ours (empty, truncated, a foreign pickle, a bare state dict) is refused with a line
+that names the file, instead of torch's traceback (whose advice to retry with weights_only=False must never be
+followed for a file of unknown origin).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+CHECKPOINT = "checkpoint.pt"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read (or is not one of ours); the message is one line naming the file."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, no permission); the previous one is intact."""
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """A config dataclass as a plain dict (tuples as lists) that torch can save and ``weights_only`` can load."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """``path`` itself, or the ``checkpoint.pt`` inside it when it is a run directory."""
+    path = Path(path)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """``write(file)`` into a temp file beside ``path``, fsync, rename over ``path``; nothing half-written stays."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            free = shutil.disk_usage(path.parent).free
+            raise CheckpointWriteError(
+                exc.errno,
+                f"disk full: could not write {path} ({free / 1e6:.0f} MB free on that file system); "
+                "the previous file there is intact: free some space, then --resume",
+            ) from None
+        raise CheckpointWriteError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from None
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    return atomic_write(path, lambda file: torch.save(obj, file))
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The payload of one of our checkpoint files (any algorithm), loaded without running code.
+
+    Checks only what every algorithm's checkpoint has: a dict with a ``format_version``. The algorithm that
+    wrote it (``payload["algo"]``, DrQ-v2 when absent) checks its own format.
+    """
+    path = checkpoint_path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; pass a checkpoint.pt or the run directory holding one"
+        )
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is not a readable so101 checkpoint (empty file)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():
+            raise CheckpointError(f"{path} is not a readable so101 checkpoint (not a torch file)") from None
+        raise CheckpointError(
+            f"{path} is not a readable so101 checkpoint (it holds objects other than tensors and plain "
+            "containers; refused unread, since loading it could run code)"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path} is not a readable so101 checkpoint (truncated or not a torch file: {reason[:160]})"
+        ) from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        what = type(payload).__name__ if not isinstance(payload, dict) else "a dict without format_version"
+        raise CheckpointError(
+            f"{path} is not a readable so101 checkpoint ({what}: not written by so101 train)"
+        )
+    return payload
