@@ -33,7 +33,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read (or is not one of ours); the message is one line naming the file."""
 
 
-class CheckpointWriteError(OSError):
+class CheckpointWriteError(RuntimeError):
     """A checkpoint could not be written (disk full, no permission); the previous one is intact."""
 
 
@@ -64,11 +64,10 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
         if exc.errno in DISK_FULL:
             free = shutil.disk_usage(path.parent).free
             raise CheckpointWriteError(
-                exc.errno,
                 f"disk full: could not write {path} ({free / 1e6:.0f} MB free on that file system); "
                 "the previous file there is intact: free some space, then --resume",
             ) from None
-        raise CheckpointWriteError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from None
+        raise CheckpointWriteError(f"could not write {path}: {exc.strerror or exc}") from None
     finally:
         Path(tmp_name).unlink(missing_ok=True)
     return path
