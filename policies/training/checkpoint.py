@@ -60,17 +60,31 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             os.fsync(file.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp_name, path)
-    except OSError as exc:
-        if exc.errno in DISK_FULL:
+    except (OSError, RuntimeError) as exc:
+        cause = _os_error(exc)
+        if cause is not None and cause.errno in DISK_FULL:
             free = shutil.disk_usage(path.parent).free
             raise CheckpointWriteError(
                 f"disk full: could not write {path} ({free / 1e6:.0f} MB free on that file system); "
                 "the previous file there is intact: free some space, then --resume",
             ) from None
-        raise CheckpointWriteError(f"could not write {path}: {exc.strerror or exc}") from None
+        if cause is None:
+            raise
+        raise CheckpointWriteError(f"could not write {path}: {cause.strerror or cause}") from None
     finally:
         Path(tmp_name).unlink(missing_ok=True)
     return path
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc``: torch reports a failed write as a RuntimeError raised while handling it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
