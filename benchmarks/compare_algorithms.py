@@ -63,13 +63,7 @@ def run_overrides(algo: str, args: argparse.Namespace, seed: int, run_dir: Path)
         "progress=false",
     ]
     if algo == "drqv2":
-        # DrQ-v2's act() also explores uniformly until num_expl_frames: tie it to the shared seed phase
-        return [
-            *common,
-            "num_train_envs=1",
-            f"agent.num_expl_frames={args.seed_frames}",
-            f"log_every_frames={args.eval_every}",
-        ]
+        return [*common, "num_train_envs=1", f"log_every_frames={args.eval_every}"]
     return [*common, "num_train_envs=1", "save_sb3_zip=false"]
 
 

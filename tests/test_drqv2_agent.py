@@ -29,7 +29,7 @@ def one_thread():
 
 
 SPEC = ObsSpec(rgb_shape=(9, SIZE, SIZE), low_dim=6, privileged=5, action_dim=4)
-SMALL = AgentConfig(feature_dim=8, hidden_dim=32, batch_size=8, num_expl_frames=100, stddev_schedule="0.2")
+SMALL = AgentConfig(feature_dim=8, hidden_dim=32, batch_size=8, stddev_schedule="0.2")
 
 
 def observations(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -69,7 +69,7 @@ def test_schedules_count_env_frames():
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
-def test_act_explores_uniformly_then_with_scheduled_noise_and_evaluates_without_noise_or_augmentation(fast):
+def test_act_explores_with_scheduled_noise_and_evaluates_without_noise_or_augmentation(fast):
     cfg = dataclasses.replace(SMALL, stddev_schedule="linear(0.5,0.5,1)", fast=fast)
     agent = build_agent(SPEC, cfg, seed=0)
     obs = observations(512, 0)
@@ -79,8 +79,6 @@ def test_act_explores_uniformly_then_with_scheduled_noise_and_evaluates_without_
     with torch.no_grad():
         direct = agent.policy(torch.as_tensor(obs["rgb"][:1]), torch.as_tensor(obs["low_dim_state"][:1]))
     np.testing.assert_allclose(mean[0], direct[0].numpy(), atol=1e-6)
-    uniform = agent.act(obs_one, frame=50, eval_mode=False)
-    assert uniform.min() < -0.9 and uniform.max() > 0.9 and abs(uniform.mean()) < 0.05
     noisy = agent.act(obs_one, frame=10_000, eval_mode=False)
     assert np.abs(noisy).max() < 1.0
     inside = np.abs(mean[0]) < 0.5  # away from the clamp, the noise std is the schedule's 0.5

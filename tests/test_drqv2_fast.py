@@ -22,7 +22,7 @@ from policies.drqv2.networks import draw_shifts, grid_sample_shift, random_shift
 SIZE = 20
 SPEC = ObsSpec(rgb_shape=(9, SIZE, SIZE), low_dim=6, privileged=5, action_dim=4)
 STATE_SPEC = ObsSpec(rgb_shape=None, low_dim=6, privileged=5, action_dim=4)
-SMALL = AgentConfig(feature_dim=8, hidden_dim=32, batch_size=8, num_expl_frames=100, stddev_schedule="0.5")
+SMALL = AgentConfig(feature_dim=8, hidden_dim=32, batch_size=8, stddev_schedule="0.5")
 NO_DRAWS = {"aug_pad": 0, "stddev_clip": 0.0}  # shifts of 0 and noise clipped to 0: draws that cannot matter
 
 

@@ -95,3 +95,14 @@ def test_wilson_interval_values():
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
     assert wilson_interval(9, 10) == pytest.approx((0.5958, 0.9821), abs=1e-4)
+
+
+def test_a_config_saved_with_the_retired_exploration_knob_still_loads():
+    """Checkpoints written before num_seed_frames became the one uniform phase carry agent.num_expl_frames."""
+    from policies.drqv2.checkpoint import config_from_dict
+    from policies.drqv2.config import TrainConfig
+    from policies.training.checkpoint import config_to_dict
+
+    saved = config_to_dict(TrainConfig(num_seed_frames=1234))
+    saved["agent"]["num_expl_frames"] = 1234
+    assert config_from_dict(saved) == TrainConfig(num_seed_frames=1234)

@@ -1,6 +1,6 @@
 """The DrQ-v2 algorithm (Yarats et al., 2021) as the paper writes it: acting, the critic update, the actor update.
 
-Read it top to bottom: ``act`` explores with scheduled Gaussian noise (uniform before ``num_expl_frames``);
+Read it top to bottom: ``act`` explores with scheduled Gaussian noise (the trainer's seed phase is uniform);
 ``update`` fits the twin critic (and, through it, the encoder) to the n-step target, then the actor on detached
 features, then moves the target critic by ``tau``. ``critic_loss`` augments obs and next_obs with random shifts,
 encodes them (next_obs without gradients) and regresses both Q heads onto ``r + discount * min(Q1', Q2')(s', a')``
@@ -138,8 +138,6 @@ class DrQV2Agent:
         mu = self.actor(self._actor_inputs(self.encode(tensors, augment=False), tensors))
         if eval_mode:
             action = mu
-        elif frame < self.cfg.num_expl_frames:
-            action = torch.rand(mu.shape, generator=self.generator, device=self.device) * 2.0 - 1.0
         else:
             action = sample_action(mu, schedule(self.cfg.stddev_schedule, frame), None, self.generator)
         return action.cpu().numpy()

@@ -46,8 +46,19 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
+# Keys older checkpoints' configs hold that no longer exist. agent.num_expl_frames: act() explored uniformly before
+# it, a second knob for the trainer's uniform phase (num_seed_frames); every preset set both equal.
+RETIRED_KEYS = {"agent": ("num_expl_frames",)}
+
+
 def config_from_dict(data: dict) -> TrainConfig:
     """Inverse of :func:`config_to_dict`, typed and validated against the current schema."""
+    data = {
+        key: {k: v for k, v in value.items() if k not in RETIRED_KEYS.get(key, ())}
+        if isinstance(value, dict)
+        else value
+        for key, value in data.items()
+    }
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(data)))
 
 

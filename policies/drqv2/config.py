@@ -26,7 +26,6 @@ class AgentConfig:
     batch_size: int = 256
     stddev_schedule: str = "linear(1.0,0.1,500000)"  # exploration std, at env frames
     stddev_clip: float = 0.3
-    num_expl_frames: int = 4000  # uniform random actions inside act() before this many frames
     aug_pad: int = 4  # random shift of +-aug_pad pixels on obs and next_obs
     use_low_dim: bool = True  # pixels mode: actor and critic also read low_dim_state (joint angles)
     asymmetric_critic: bool = False  # critic (never the actor) also reads privileged_state
@@ -52,7 +51,7 @@ class TrainConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     num_train_envs: int = 8
     num_train_frames: int = 1_000_000
-    num_seed_frames: int = 4000  # uniform actions and no updates before this many frames
+    num_seed_frames: int = 4000  # uniform random actions and no updates before this many frames
     update_every_frames: int = (
         4  # one gradient update per this many frames (DrQ-v2: every 2 steps at repeat 2)
     )
