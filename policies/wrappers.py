@@ -14,7 +14,6 @@ Order (inner to outer) and why:
   ConcatDim (x2)      contract low-dim keys -> ``low_dim_state`` (``policies.io.concat_named``, which the
                       runtime's ``low_dim_vector`` ends in); privileged keys -> ``privileged_state``
   FrameStack          ``policies.io.FrameStacker``: frames on channels, oldest first, reset fills with frame 1
-  AppendDemoInfo      ``info["is_demo"]`` so replay can tell demonstrations from agent steps
 
 The step-structure wrappers sit innermost so that they can tell the raw env not to render frames they will
 throw away; everything that touches observations sits outside them.
@@ -240,18 +239,6 @@ class FrameStack(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-class AppendDemoInfo(gym.Wrapper):
-    """Mark every transition as agent-generated (``is_demo`` False); demo loaders set it True."""
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        return obs, {**info, "is_demo": False}
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, {**info, "is_demo": False}
-
-
 # -- factories ------------------------------------------------------------------------------------------------
 def wrap_env(env: gym.Env, env_cfg: EnvConfig, contract: PolicyContract | None = None) -> gym.Env:
     """Apply the chain (module docstring) to a raw env built from ``env_cfg``."""
@@ -268,7 +255,7 @@ def wrap_env(env: gym.Env, env_cfg: EnvConfig, contract: PolicyContract | None =
     env = ConcatDim(env, PRIVILEGED_KEYS, "privileged_state")
     if env_cfg.obs == "pixels":
         env = FrameStack(env, contract.image.frame_stack)
-    return AppendDemoInfo(env)
+    return env
 
 
 def make_env(
@@ -322,7 +309,6 @@ __all__ = [
     "ENV_ID",
     "ActionRepeat",
     "ActionSequence",
-    "AppendDemoInfo",
     "CameraImageNoise",
     "ConcatDim",
     "FrameStack",

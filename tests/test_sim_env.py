@@ -50,7 +50,6 @@ def test_wrapped_observation_and_action_spaces(overrides, low_dim, action_dim):
     assert obs["privileged_state"].shape == (22,) and obs["privileged_state"].dtype == np.float32
     assert env.action_space == gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
     assert env.observation_space.contains(obs)
-    assert info["is_demo"] is False
     obs, *_ = env.step(env.action_space.sample())
     assert env.observation_space.contains(obs)
     assert contract_for_env(cfg).low_dim_size == low_dim

@@ -12,7 +12,6 @@ from policies.io import preprocess_frame
 from policies.wrappers import (
     ActionRepeat,
     ActionSequence,
-    AppendDemoInfo,
     ConcatDim,
     RescaleFromTanh,
     TimeLimit,
@@ -112,17 +111,15 @@ def test_rescale_from_tanh_maps_to_the_inner_bounds():
     env.close()
 
 
-def test_concat_dim_and_demo_info():
+def test_concat_dim():
     raw = SO101LiftEnv(EnvConfig(obs="state", include_prev_action=True))
-    env = AppendDemoInfo(ConcatDim(raw, ("joint_pos", "prev_action"), "low_dim_state"))
+    env = ConcatDim(raw, ("joint_pos", "prev_action"), "low_dim_state")
     obs, info = env.reset(seed=0)
-    assert info["is_demo"] is False
     assert "joint_pos" not in obs and "cube_pos" in obs
     a = np.array([0.1, -0.2, 0.3, 0.4], np.float32)
     obs, _, _, _, info = env.step(a)
     np.testing.assert_array_equal(obs["low_dim_state"][:6], raw.data.qpos[raw.task.qadr].astype(np.float32))
     np.testing.assert_array_equal(obs["low_dim_state"][6:], a)
-    assert info["is_demo"] is False
     assert env.observation_space.contains(obs)
 
 
