@@ -146,6 +146,25 @@ def test_memory_is_one_frame_per_step():
     assert ideal <= replay.nbytes <= 1.1 * ideal
 
 
+def test_the_memory_estimate_checked_before_training_is_a_lower_bound():
+    """`so101 train` refuses a replay whose estimate exceeds the available RAM: it must never overestimate."""
+    from sim.config import EnvConfig
+
+    from policies.drqv2.config import TrainConfig
+
+    for obs in ("pixels", "state"):
+        cfg = TrainConfig(env=EnvConfig(obs=obs, image_size=64), replay_capacity=4000, num_train_envs=2)
+        spec = StepSpec(
+            frame_shape=(3, 64, 64) if obs == "pixels" else None, low_dim=6, privileged=22, action_dim=4
+        )
+        replay = ReplayBuffer(
+            cfg.replay_capacity, cfg.num_train_envs, spec, frame_stack=3, nstep=3, discount=0.99
+        )
+        assert 0 < cfg.replay_nbytes_lower_bound() <= replay.nbytes, obs
+        if obs == "pixels":  # frames dominate: the bound is close
+            assert cfg.replay_nbytes_lower_bound() >= 0.9 * replay.nbytes
+
+
 def test_demo_ratio_sets_the_share_of_demo_transitions():
     main = ReplayBuffer(200, 1, SPEC, frame_stack=1, nstep=1, discount=0.9)
     demos = ReplayBuffer(200, 1, SPEC, frame_stack=1, nstep=1, discount=0.9)

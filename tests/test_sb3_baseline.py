@@ -174,6 +174,7 @@ def test_replay_memory_is_two_stacks_per_transition():
     env.close()
     per_step = 2 * 9 * 64 * 64  # obs and next_obs stacks, uint8
     assert 100 * per_step <= replay_nbytes(model) <= 100 * (per_step + 256)
+    assert cfg.replay_nbytes_lower_bound() == 100 * per_step  # what `so101 train` checks against free RAM
 
 
 @pytest.mark.parametrize(
