@@ -38,7 +38,6 @@ from sim.config import EnvConfig
 import gymnasium as gym
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from rich.console import Console
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
@@ -48,8 +47,10 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from stable_baselines3.sac.policies import Actor
 from torch import nn
 
+from common.atomic_file import write_bytes
+from common.config import from_dict, to_dict
 from policies.contract import contract_for_env
-from policies.drqv2.checkpoint import atomic_torch_save, config_to_dict
+from policies.drqv2.checkpoint import atomic_torch_save
 from policies.drqv2.evaluate import Evaluator
 from policies.drqv2.metrics import CSV_COLUMNS
 from policies.drqv2.trainer import resolve_device, sigint_ignored
@@ -315,7 +316,7 @@ def save_sac_checkpoint(path: str | Path, model: SAC, cfg: SacTrainConfig, count
     payload = {
         "format_version": FORMAT_VERSION,
         "algo": ALGO,
-        "config": config_to_dict(cfg),
+        "config": to_dict(cfg),
         "params": model.get_parameters(),
         "variables": _torch_variables(model),
         "counters": dict(counters),
@@ -344,7 +345,7 @@ def load_sac_payload(path: str | Path) -> dict:
 
 
 def sac_config_from_dict(data: dict) -> SacTrainConfig:
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SacTrainConfig), OmegaConf.create(data)))
+    return from_dict(SacTrainConfig, data)
 
 
 def restore(model: SAC, payload: dict) -> None:
@@ -572,9 +573,7 @@ def _save_sb3_zip(model: SAC, path: Path) -> None:
     """``model.save`` into memory, then written to a temp file and renamed (never a half-written zip)."""
     buffer = io.BytesIO()
     model.save(buffer)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    write_bytes(path, buffer.getvalue())
 
 
 def replay_nbytes(model: SAC) -> int:

@@ -8,15 +8,13 @@ containers are accepted, never arbitrary pickled objects, so loading a checkpoin
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
+from common.atomic_file import atomic_path
+from common.config import from_dict, to_dict
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.fast import build_agent
@@ -28,17 +26,10 @@ READABLE_FORMATS = (1, 2)
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp_name)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return path
+    """``torch.save`` through ``common.atomic_file``: a crash mid-save leaves the previous file in place."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def save_checkpoint(
@@ -46,7 +37,7 @@ def save_checkpoint(
 ) -> Path:
     payload = {
         "format_version": FORMAT_VERSION,
-        "config": config_to_dict(cfg),
+        "config": to_dict(cfg),
         "obs_spec": dataclasses.asdict(agent.spec),
         "agent": agent.state_dict(),
         "counters": dict(counters),
@@ -56,14 +47,9 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
-def config_to_dict(cfg: TrainConfig) -> dict:
-    """Plain dict (tuples as lists) that torch can save and ``weights_only`` can load."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
 def config_from_dict(data: dict) -> TrainConfig:
-    """Inverse of :func:`config_to_dict`, typed and validated against the current schema."""
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(data)))
+    """The ``TrainConfig`` saved in a checkpoint (``common.config.to_dict``), typed against today's schema."""
+    return from_dict(TrainConfig, data)
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -36,8 +36,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from common.config import to_dict
 from policies.drqv2.agent import ObsSpec
-from policies.drqv2.checkpoint import atomic_torch_save, config_to_dict, load_checkpoint, save_checkpoint
+from policies.drqv2.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.evaluate import Evaluator
 from policies.drqv2.fast import build_agent
@@ -253,7 +254,7 @@ class Trainer:
         self.demos = collect_demos(cfg, self.spec, self.console) if cfg.demo_episodes > 0 else None
         self.logger = MetricsLogger(
             self.run_dir, self.console, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
-            wandb_project=cfg.wandb_project, config=config_to_dict(cfg), name=self.run_dir.name,
+            wandb_project=cfg.wandb_project, config=to_dict(cfg), name=self.run_dir.name,
         )  # fmt: skip
 
     # -- helpers ----------------------------------------------------------------------------------------------

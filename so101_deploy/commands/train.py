@@ -9,26 +9,6 @@ import typer
 from rich.console import Console
 
 
-def apply_overrides(cfg, overrides: list[str]):
-    """``cfg`` (a config dataclass instance) with ``key=value`` overrides on top, validated like any override."""
-    import yaml
-    from omegaconf import OmegaConf
-
-    from so101_deploy.config import load_config
-
-    if not overrides:
-        return cfg
-    schema = type(cfg)
-    load_config(schema, None, overrides)  # validates keys and types with the usual one-line errors
-    tree = OmegaConf.structured(cfg)
-    for item in overrides:
-        key, raw = item.split("=", 1)
-        OmegaConf.update(
-            tree, key.strip().lstrip("+"), yaml.safe_load(raw) if raw.strip() else "", merge=True
-        )
-    return OmegaConf.to_object(tree)
-
-
 def train(
     overrides: Annotated[
         list[str] | None, typer.Argument(help="Config overrides, e.g. env.stage=1 num_train_envs=2.")
@@ -41,10 +21,10 @@ def train(
     ] = None,
 ) -> None:
     """Train a DrQ-v2 policy (algo=sac: the SB3 SAC baseline) in simulation. Outputs go to runs/<name>-<time>/."""
+    from common.config import ConfigError, apply_overrides, load_config, save_resolved
     from policies.drqv2.checkpoint import config_from_dict, load_checkpoint
     from policies.drqv2.config import TrainConfig
     from policies.drqv2.trainer import CHECKPOINT, Trainer, resolve_run_dir
-    from so101_deploy.config import ConfigError, load_config, save_resolved
 
     console = Console()
     overrides = list(overrides or [])
@@ -90,8 +70,8 @@ def requested_algo(preset: str, overrides: list[str], resume: Path | None) -> tu
     ``algo`` key (DrQ-v2 when absent). With ``algo=sac`` the 'default' preset means 'sac_lift_image'."""
     import yaml
 
+    from common.config import ConfigError, preset_path
     from policies.drqv2.checkpoint import load_checkpoint
-    from so101_deploy.config import ConfigError, preset_path
 
     if resume is not None:
         found = (resume / "checkpoint.pt").exists()
@@ -114,9 +94,9 @@ def requested_algo(preset: str, overrides: list[str], resume: Path | None) -> tu
 
 def sac_config(preset: str, overrides: list[str], resume: Path | None):
     """(SacTrainConfig, run directory) for a new SAC run or for resuming one."""
+    from common.config import ConfigError, apply_overrides, load_config
     from policies.drqv2.trainer import resolve_run_dir
     from policies.sb3_baseline import CHECKPOINT, SacTrainConfig, load_sac_payload, sac_config_from_dict
-    from so101_deploy.config import ConfigError, load_config
 
     if resume is not None:
         cfg = apply_overrides(sac_config_from_dict(load_sac_payload(resume)["config"]), overrides)
