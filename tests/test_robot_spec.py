@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from sim.arm_model import arm_mjcf_path
 from sim.config import EnvConfig
@@ -38,6 +42,8 @@ from robot.so101 import (
     SERVO_IDS,
     SO101_JOINTS,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +114,15 @@ def test_home_pose_is_the_specs_tool_position_top_down_and_the_lift_tasks_stage_
     cfg = EnvConfig(stage=0)
     task = LiftTask(cfg, build_model(cfg), kin, params)
     np.testing.assert_array_equal(task.home_q, q)  # one computation, one value
+
+
+def test_the_bottom_layer_imports_neither_mujoco_nor_torch():
+    """``sim`` must choose MUJOCO_GL before mujoco is imported, and robot/common sort after it: importing them
+    first must not import mujoco (nor torch: the deploy path stays light)."""
+    code = (
+        "import sys, robot, robot.so101, robot.encoder, robot.camera_geometry, common.atomic_file, common.config\n"
+        "print(sorted(m for m in ('mujoco', 'torch', 'sim', 'policies', 'so101_deploy') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"

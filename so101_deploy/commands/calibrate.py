@@ -796,14 +796,15 @@ def align(
 def _capture(bus, arm, cam, cam_cal, gripper_target, size: int, np):
     """One observation: move the gripper (if asked), wait until the joints are still, then a frame and joints."""
     from calibration.align import Observation, real_view
+    from robot.so101 import GRIPPER_JOINT, JOINT_NAMES
 
     if gripper_target is not None:
         q = arm.read_rad()
-        q[5] = gripper_target
-        goal = arm.convert.rad_to_ticks(q)["gripper"]
-        bus.write("Goal_Position", "gripper", bus.read("Present_Position", "gripper"))
-        bus.torque_on(["gripper"])
-        bus.write_goal_positions({"gripper": goal})
+        q[JOINT_NAMES.index(GRIPPER_JOINT)] = gripper_target
+        goal = arm.convert.rad_to_ticks(q)[GRIPPER_JOINT]
+        bus.write("Goal_Position", GRIPPER_JOINT, bus.read("Present_Position", GRIPPER_JOINT))
+        bus.torque_on([GRIPPER_JOINT])
+        bus.write_goal_positions({GRIPPER_JOINT: goal})
     deadline = time.monotonic() + 5.0
     previous = arm.read_rad()
     while time.monotonic() < deadline:
