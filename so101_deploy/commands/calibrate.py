@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from robot.encoder import MAX_TICK
 from so101_deploy.hardware.tables import BAUD_RATE_CODES
 from so101_deploy.numeric_options import numeric_option, packet_timeout_option
 from so101_deploy.output_paths import output_dir_problem
@@ -227,7 +228,7 @@ def servos(
     min_travel: Annotated[
         int,
         numeric_option(
-            "--min-travel", kind=int, low=1, high=4095, help="Ticks a joint must move to count as swept."
+            "--min-travel", kind=int, low=1, high=MAX_TICK, help="Ticks a joint must move to count as swept."
         ),
     ] = 20,
     packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
