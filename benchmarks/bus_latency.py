@@ -22,8 +22,9 @@ import time
 import numpy as np
 import scservo_sdk as scs
 
+from robot.so101 import SERVO_IDS
 from so101_deploy.hardware.bus import BusConfig, FeetechBus
-from so101_deploy.hardware.tables import BITS_PER_BYTE_ON_WIRE, SO101_MOTORS, STS3215_CONTROL_TABLE
+from so101_deploy.hardware.tables import BITS_PER_BYTE_ON_WIRE, STS3215_CONTROL_TABLE
 from so101_deploy.twin.emulator import EmulatorConfig, EmulatorProcess
 
 POS = STS3215_CONTROL_TABLE["Present_Position"]
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--plot", default="", help="write a latency histogram PNG here")
     args = parser.parse_args()
 
-    names, ids = list(SO101_MOTORS), list(SO101_MOTORS.values())
+    names, ids = list(SERVO_IDS), list(SERVO_IDS.values())
     goals = {name: 2048 for name in names}
     results: dict[str, dict[str, float]] = {}
     samples: dict[str, np.ndarray] = {}

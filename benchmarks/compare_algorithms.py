@@ -71,7 +71,7 @@ def run_overrides(algo: str, args: argparse.Namespace, seed: int, run_dir: Path)
 def one_run(algo: str, seed: int, args: argparse.Namespace) -> dict:
     import torch
 
-    from so101_deploy.config import load_config
+    from common.config import load_config
 
     torch.set_num_threads(1)
     run_dir = Path(args.work_dir) / f"{algo}_seed{seed}"
@@ -148,11 +148,11 @@ def time_updates(rounds: int, per_round: int) -> dict:
     import torch
     from stable_baselines3.common.logger import Logger
 
+    from common.config import load_config
     from policies.drqv2.agent import ObsSpec
     from policies.drqv2.config import AgentConfig, TrainConfig
     from policies.drqv2.fast import build_agent
     from policies.sb3_baseline import SacTrainConfig, build_model, make_sac_vec_env
-    from so101_deploy.config import load_config
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -211,10 +211,10 @@ def time_updates(rounds: int, per_round: int) -> dict:
 
 def replay_memory() -> dict:
     """Bytes each replay allocates at its default capacity (100k agent steps), and per transition."""
+    from common.config import load_config
     from policies.drqv2.config import TrainConfig
     from policies.drqv2.replay import ReplayBuffer, StepSpec
     from policies.sb3_baseline import SacTrainConfig, build_model, make_sac_vec_env, replay_nbytes
-    from so101_deploy.config import load_config
 
     drq_cfg = load_config(TrainConfig, "default", ["num_train_envs=1"])
     spec = StepSpec(frame_shape=(3, 84, 84), low_dim=6, privileged=22, action_dim=4)

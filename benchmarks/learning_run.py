@@ -83,10 +83,10 @@ def plot(
 
 
 def train(preset: str, overrides: list[str], command: str) -> Path:
+    from common.config import load_config, save_resolved
     from policies.drqv2.config import TrainConfig
     from policies.drqv2.trainer import Trainer
     from policies.training.run_dir import resolve_run_dir
-    from so101_deploy.config import load_config, save_resolved
 
     cfg = load_config(TrainConfig, preset, overrides)
     run_dir = resolve_run_dir(cfg)

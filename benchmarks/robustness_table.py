@@ -23,10 +23,10 @@ from sim.randomize import RandomizationConfig
 
 import numpy as np
 
+from common.config import load_config
 from policies.drqv2.checkpoint import load_agent
 from policies.drqv2.config import TrainConfig
 from policies.training.evaluate import Evaluator, wilson_interval
-from so101_deploy.config import load_config
 
 SEED = 50_000  # evaluation episodes: never the seeds training or its evals used
 

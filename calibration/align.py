@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from sim.arm_model import FIXED_JAW_BODY, JOINT_NAMES, MOVING_JAW_BODY, WRIST_CAMERA
+from sim.arm_model import FIXED_JAW_BODY, MOVING_JAW_BODY, WRIST_CAMERA
 from sim.config import EnvConfig
 from sim.scene import GROUP_ARM_VISUAL, GROUP_SCENE, build_model, euler_to_quat
 
@@ -37,9 +37,11 @@ import cv2
 import mujoco
 import numpy as np
 
-from calibration.camera_model import CameraCalibration, FrameRectifier, SimCameraPose, fov_deg
+from calibration.camera_model import CameraCalibration, FrameRectifier, SimCameraPose
 from policies.contract import ImageSpec
 from policies.io import preprocess_frame
+from robot.camera_geometry import focal_px, fov_deg, half_fov_tan
+from robot.so101 import JOINT_NAMES
 
 GROUP_JAWS = 4  # jaw meshes moved here so that one pass can draw them alone (drawn in the full pass too)
 OFFSET_NAMES = ("dx_m", "dy_m", "dz_m", "droll_rad", "dpitch_rad", "dyaw_rad", "dfovy_deg")
@@ -265,31 +267,12 @@ def score_pose(
     )
 
 
-def jaw_shift_px(
-    view: SimWristView, joints: np.ndarray, a: SimCameraPose, b: SimCameraPose, config: AlignConfig
-) -> float:
-    """How far the jaws' edges move in the image (mean symmetric distance, pixels at ``config.size``) between
-    two mounts: what a mount error costs the policy, whichever parameters make it up."""
-    maps = []
-    for pose in (a, b):
-        view.set_pose(pose)
-        maps.append(jaw_edges(view.jaws(joints), config))
-    if not maps[0].any() or not maps[1].any():
-        return float("inf")
-    d0, d1 = _distance_to(maps[0]), _distance_to(maps[1])
-    return 0.5 * (float(d1[maps[0]].mean()) + float(d0[maps[1]].mean()))
-
-
 # -- camera geometry ---------------------------------------------------------------------------------------
 def _rotation(euler: Sequence[float]) -> np.ndarray:
     """Camera frame -> gripper body frame (MuJoCo cameras: x right, y up, looking along -z)."""
     mat = np.zeros(9)
     mujoco.mju_quat2Mat(mat, euler_to_quat(tuple(euler)))
     return mat.reshape(3, 3)
-
-
-def _focal(fovy_deg: float, size: int) -> float:
-    return size / 2 / math.tan(math.radians(fovy_deg) / 2)
 
 
 def edge_points(
@@ -302,7 +285,7 @@ def edge_points(
     depth = cv2.erode(view.jaws_depth(obs.joints, size), np.ones((3, 3), np.uint8))
     v, u = np.nonzero(found & (depth < FAR_M))
     d = depth[v, u].astype(np.float64)
-    f = _focal(pose.fovy, size)
+    f = focal_px(pose.fovy, size)
     camera = np.stack([(u + 0.5 - size / 2) * d / f, -(v + 0.5 - size / 2) * d / f, -d], axis=1)
     return camera @ _rotation(pose.euler).T + np.asarray(pose.pos)
 
@@ -310,7 +293,7 @@ def edge_points(
 def project(points: np.ndarray, pose: SimCameraPose, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Gripper-frame points -> pixel coordinates (column, row; pixel centres at integers) at ``pose``."""
     camera = (points - np.asarray(pose.pos)) @ _rotation(pose.euler)
-    f = _focal(pose.fovy, size)
+    f = focal_px(pose.fovy, size)
     depth = np.maximum(-camera[:, 2], 1e-6)
     return camera[:, 0] * f / depth + size / 2 - 0.5, -camera[:, 1] * f / depth + size / 2 - 0.5
 
@@ -542,7 +525,7 @@ def apply_solution(calibration: CameraCalibration, pose: SimCameraPose) -> Camer
     target = calibration.suggested_sim_fovy_deg or calibration.target_fovy_deg
     if abs(pose.fovy - target) < 1e-6:
         return replace(calibration, sim_camera=pose)
-    half = math.tan(math.radians(target) / 2) / math.tan(math.radians(pose.fovy) / 2)
+    half = half_fov_tan(target) / half_fov_tan(pose.fovy)
     ratio = calibration.crop_fov_ratio * half
     w, h = calibration.image_width, calibration.image_height
     if ratio <= 1.0:
@@ -558,7 +541,7 @@ def apply_solution(calibration: CameraCalibration, pose: SimCameraPose) -> Camer
             notes=(*calibration.notes, note),
         )
     # The whole shorter side spans less than the trained fovy: the sim has to narrow to what the camera sees.
-    focal = min(w, h) * calibration.crop_fov_ratio / (2 * math.tan(math.radians(pose.fovy) / 2))
+    focal = focal_px(pose.fovy, min(w, h) * calibration.crop_fov_ratio)
     fovy = fov_deg(focal, min(w, h))
     note = f"align: real view narrower than {target:.2f} deg; train the sim with fovy {fovy:.1f}"
     return replace(

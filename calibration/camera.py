@@ -13,12 +13,8 @@ from dataclasses import astuple, dataclass, field
 import cv2
 import numpy as np
 
-from calibration.camera_model import (
-    CameraCalibration,
-    CameraCalibrationError,
-    crop_for_fovy,
-    fov_deg,
-)
+from calibration.camera_model import CameraCalibration, CameraCalibrationError, crop_for_fovy
+from robot.camera_geometry import fov_deg
 
 
 @dataclass(frozen=True)

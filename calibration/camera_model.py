@@ -9,9 +9,6 @@ makes it right.
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +17,9 @@ from sim.config import WristCameraConfig
 import cv2
 import numpy as np
 
+from common.atomic_file import write_text
 from policies.contract import ImageSpec
+from robot.camera_geometry import extent_px, fov_deg
 
 CALIBRATION_VERSION = 1
 _SIM_DEFAULT = WristCameraConfig()  # the sim's default mount: one source for both packages
@@ -77,13 +76,7 @@ class CameraCalibration:
 
     # -- files -----------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(self), fh, indent=2)
-        os.replace(tmp, path)
-        return path
+        return write_text(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> CameraCalibration:
@@ -114,15 +107,7 @@ class CameraCalibration:
             raise CameraCalibrationError(f"{path}: missing or unknown keys ({exc})") from None
 
 
-# -- geometry ----------------------------------------------------------------------------------------------
-def fov_deg(focal_px: float, extent_px: float) -> float:
-    return math.degrees(2.0 * math.atan(extent_px / (2.0 * focal_px)))
-
-
-def fovy_to_focal(fovy_deg: float, height_px: float) -> float:
-    return height_px / (2.0 * math.tan(math.radians(fovy_deg) / 2.0))
-
-
+# -- geometry (the pinhole maths itself: robot.camera_geometry) ---------------------------------------------
 def crop_for_fovy(K: np.ndarray, width: int, height: int, target_fovy_deg: float):  # noqa: N803
     """Square centre crop (as a fraction of the shorter side) whose vertical FOV is ``target_fovy_deg``.
 
@@ -130,7 +115,7 @@ def crop_for_fovy(K: np.ndarray, width: int, height: int, target_fovy_deg: float
     side is kept (ratio 1) and the sim fovy that matches it is suggested instead.
     """
     fy = float(K[1, 1])
-    side = 2.0 * fy * math.tan(math.radians(target_fovy_deg) / 2.0)
+    side = extent_px(fy, target_fovy_deg)
     short = min(width, height)
     cx, cy = float(K[0, 2]) / width, float(K[1, 2]) / height
     if side > short:

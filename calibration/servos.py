@@ -27,6 +27,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from robot.so101 import FULL_TURN_JOINTS
+
 
 class ServoCalibrationError(RuntimeError):
     """The procedure cannot go on; the message names the joint(s) and says what to do."""
@@ -85,7 +87,7 @@ class EncoderSpec:
 
 @dataclass
 class ServoCalibrationConfig:
-    full_turn_motors: tuple[str, ...] = ("wrist_roll",)  # not swept: range is the whole turn, as in LeRobot
+    full_turn_motors: tuple[str, ...] = FULL_TURN_JOINTS  # not swept: range is the whole turn, as in LeRobot
     sample_hz: float = 50.0  # range sweep sampling rate (LeRobot's loop runs about this fast)
     min_travel_ticks: int = 20  # less than this between min and max (~1.8 deg) counts as "never moved"
     centre_attempts: int = 3  # re-centring requests before giving up on an out-of-range offset

@@ -6,7 +6,6 @@ recovered one can be checked. The digital twin uses the same board for `so101 ca
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import sim  # noqa: F401  (headless GL backend before mujoco)
@@ -16,6 +15,7 @@ import mujoco
 import numpy as np
 
 from calibration.camera import BoardSpec
+from robot.camera_geometry import half_fov_tan, pinhole_matrix
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,7 @@ class SyntheticCamera:
 
     @property
     def K(self) -> np.ndarray:  # noqa: N802
-        f = self.height / (2 * math.tan(math.radians(self.fovy_deg) / 2))
-        return np.array([[f, 0, self.width / 2], [0, f, self.height / 2], [0, 0, 1]], dtype=np.float64)
+        return pinhole_matrix(self.fovy_deg, self.width, self.height)
 
 
 def board_xml(board: BoardSpec) -> str:
@@ -95,7 +94,7 @@ class BoardRenderer:
         rng = np.random.default_rng(seed)
         extent = max(self.board.cols + 1, self.board.rows + 1) * self.board.square_m
         for _ in range(n):
-            distance = extent / math.tan(math.radians(self.camera.fovy_deg) / 2) * rng.uniform(0.75, 1.3)
+            distance = extent / half_fov_tan(self.camera.fovy_deg) * rng.uniform(0.75, 1.3)
             frame = self.render(
                 azimuth=rng.uniform(60, 120),
                 elevation=rng.uniform(-88, -55),

@@ -18,11 +18,18 @@ from typing import Any
 
 import cv2
 
+from robot.so101 import (
+    GRIPPER_CLOSED_RAD,
+    GRIPPER_OPEN_RAD,
+    JOINT_NAMES,
+    TOP_DOWN_WRIST_FLEX_RAD,
+    TOP_DOWN_WRIST_ROLL_RAD,
+)
+
 CONTRACT_VERSION = 1
 METADATA_KEY = "so101_contract"
 
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
-JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 
 
 class ContractError(ValueError):
@@ -74,10 +81,10 @@ class ActionSpec:
     high: float = 1.0
     chunk_length: int = 1  # actions per policy call (action chunking)
     action_repeat: int = 1  # control ticks each action is held for
-    gripper_open_rad: float = 0.8  # gripper joint target for action -1 (so101_new_calib: ~75 mm jaw gap)
-    gripper_closed_rad: float = -0.1  # gripper joint target for action +1
-    wrist_flex_rad: float = 1.5708  # ee_delta: seed of the top-down IK (sim.control solves wrist_flex)
-    wrist_roll_rad: float = 1.5708  # ee_delta holds wrist_roll here (jaws close across the radial line)
+    gripper_open_rad: float = GRIPPER_OPEN_RAD  # gripper joint target for action -1
+    gripper_closed_rad: float = GRIPPER_CLOSED_RAD  # gripper joint target for action +1
+    wrist_flex_rad: float = TOP_DOWN_WRIST_FLEX_RAD  # ee_delta: seed of the top-down IK (sim.control)
+    wrist_roll_rad: float = TOP_DOWN_WRIST_ROLL_RAD  # ee_delta holds wrist_roll here
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ applied, no exploration noise, no augmentation).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import onnx
 import torch
 from torch import nn
 
+from common.atomic_file import atomic_path
 from policies.contract import METADATA_KEY, PolicyContract
 from policies.onnx_policy import INPUT_LOW_DIM, INPUT_RGB, OUTPUT_ACTION
 
@@ -49,11 +48,7 @@ def export_policy(
     if tuple(out.shape) != (1, want):
         raise ValueError(f"actor returns shape {tuple(out.shape)}, contract expects (batch, {want})")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -76,10 +71,6 @@ def export_policy(
         entry.key, entry.value = METADATA_KEY, contract.to_json()
         model.producer_name = "so101-deploy"
         onnx.save(model, str(tmp))
-        tmp.chmod(0o644)  # mkstemp makes it private; a policy is an ordinary user file
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return ExportResult(path=path, size_bytes=path.stat().st_size, contract=contract)
 
 

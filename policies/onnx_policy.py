@@ -42,11 +42,6 @@ def _dims(shape: list) -> list[int | None]:
     return [d if isinstance(d, int) else None for d in shape]
 
 
-def read_contract(path: str | Path) -> PolicyContract:
-    """The contract stored in a policy file (validated against the graph)."""
-    return OnnxPolicy(path).contract
-
-
 class OnnxPolicy:
     """Loads ``policy.onnx`` and runs it: on stacked inputs (``run``), or on a raw frame through its own
     ``policies.io.FramePipeline`` (``act``)."""

@@ -33,7 +33,6 @@ from sim.config import EnvConfig
 import gymnasium as gym
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from rich.console import Console
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
@@ -43,6 +42,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from stable_baselines3.sac.policies import Actor
 from torch import nn
 
+from common.config import from_dict, to_dict
 from policies.contract import PolicyContract, contract_for_env
 from policies.provenance import git_commit, stamp_contract
 from policies.training.checkpoint import (
@@ -51,7 +51,6 @@ from policies.training.checkpoint import (
     atomic_torch_save,
     atomic_write,
     checkpoint_path,
-    config_to_dict,
     read_checkpoint,
 )
 from policies.training.checks import check_env, check_fits_in_memory, check_schedule, require_at_least
@@ -325,7 +324,7 @@ def save_sac_checkpoint(path: str | Path, model: SAC, cfg: SacTrainConfig, count
     payload = {
         "format_version": FORMAT_VERSION,
         "algo": ALGO,
-        "config": config_to_dict(cfg),
+        "config": to_dict(cfg),
         "params": model.get_parameters(),
         "variables": _torch_variables(model),
         "counters": dict(counters),
@@ -351,7 +350,7 @@ def check_payload(payload: dict, path: Path) -> None:
 
 
 def sac_config_from_dict(data: dict) -> SacTrainConfig:
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SacTrainConfig), OmegaConf.create(data)))
+    return from_dict(SacTrainConfig, data)
 
 
 def restore(model: SAC, payload: dict) -> None:

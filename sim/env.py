@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 from typing import Any
 
-from sim.arm_model import JOINT_NAMES, arm_mjcf_path
+from sim.arm_model import arm_mjcf_path
 from sim.config import EnvConfig
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.kinematics import ArmKinematics
@@ -28,6 +28,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
+
+from robot.so101 import JOINT_NAMES
 
 LOW_DIM_KEYS = ("joint_pos", "prev_action")  # measurable on the real arm
 # Privileged entries: (size, bound). Concatenated in this order into ``privileged_state`` by the wrappers.

@@ -11,10 +11,12 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.arm_model import JOINT_NAMES, TOOL_SITE, arm_mjcf_path
+from sim.arm_model import TOOL_SITE, arm_mjcf_path
 
 import mujoco
 import numpy as np
+
+from robot.so101 import JOINT_NAMES
 
 DOWN = np.array([0.0, 0.0, -1.0])
 POSITION_JOINTS = (0, 1, 2, 3)  # pan, lift, elbow, wrist_flex place the tool point and tilt the approach axis

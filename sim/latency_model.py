@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from common.atomic_file import write_text
+
 N_QUANTILES = 101  # 0, 1, ..., 100 percent
 SERIES = ("action_latency_ms", "frame_age_ms", "period_ms")
 
@@ -53,15 +55,10 @@ class LatencyModel:
         return out
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
         header = (
             "# Latency model fitted by `python -m sim.latency_model` (quantiles 0..100%, milliseconds).\n"
         )
-        tmp.write_text(header + yaml.safe_dump(self.to_dict(), sort_keys=False))
-        tmp.replace(path)
-        return path
+        return write_text(path, header + yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def _r(x: float) -> float | None:

@@ -9,13 +9,13 @@ times the speed. With shadows on, off-screen meshes cast visible shadows, so cul
 
 from __future__ import annotations
 
-import math
-
 from sim.arm_model import WRIST_CAMERA
 from sim.scene import GROUP_ARM_VISUAL, GROUP_COLLISION, GROUP_CULLED, OVERVIEW_CAMERA
 
 import mujoco
 import numpy as np
+
+from robot.camera_geometry import half_fov_tan
 
 _CORNER_SIGNS = np.array(
     [[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64
@@ -53,7 +53,7 @@ class WristRenderer:
     def visible_mask(self, data: mujoco.MjData) -> np.ndarray:
         """Conservative: False only for meshes whose bounding box lies wholly outside the frustum."""
         m = self.model
-        tan_y = math.tan(math.radians(m.cam_fovy[self.camera_id]) / 2) * (1 + 1e-6)
+        tan_y = half_fov_tan(float(m.cam_fovy[self.camera_id])) * (1 + 1e-6)
         tan_x = tan_y  # square image
         znear = m.vis.map.znear * m.stat.extent
         rot = data.geom_xmat[self._candidates].reshape(-1, 3, 3)

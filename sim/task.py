@@ -18,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sim.arm_model import FIXED_JAW_BODY, JOINT_NAMES, MOVING_JAW_BODY, TOOL_SITE
+from sim.arm_model import FIXED_JAW_BODY, MOVING_JAW_BODY, TOOL_SITE
 from sim.config import EnvConfig
 from sim.control import ControllerParams
 from sim.kinematics import ArmKinematics
 
 import mujoco
 import numpy as np
+
+from robot.so101 import HOME_TOOL_POSITION_M, JOINT_NAMES
 
 STAGES = {
     0: "arm at home, cube on the table",
@@ -55,7 +57,6 @@ class LiftLayout:
     cube_low: tuple[float, float] = (0.19, -0.07)
     cube_high: tuple[float, float] = (0.27, 0.07)
     cube_yaw_jitter_rad: float = 0.25  # around the orientation that faces the jaws
-    home_tool: tuple[float, float, float] = (0.21, 0.0, 0.085)
     approach_height: float = 0.03  # stage 3: tool point above the cube's top face
     xy_jitter: float = 0.02  # stage 3: cube offset from where the gripper hovers
     far_min_dist: float = 0.09  # stage 4: tool at least this far (xy) from the cube
@@ -162,8 +163,9 @@ def top_down_pose(
 
 
 def home_pose(kinematics: ArmKinematics, params: ControllerParams) -> np.ndarray:
-    """Stage 0's arm pose: where `so101 run` moves a real arm before an episode."""
-    return top_down_pose(kinematics, params, np.array(LiftLayout().home_tool), params.gripper_open_rad)
+    """Stage 0's arm pose: where `so101 run` moves a real arm before an episode (``robot.so101``'s home tool
+    position, pointing down, gripper open). Every caller gets the home pose from here."""
+    return top_down_pose(kinematics, params, np.array(HOME_TOOL_POSITION_M), params.gripper_open_rad)
 
 
 class LiftTask:
@@ -192,7 +194,7 @@ class LiftTask:
         self.fixed_body_id = self.fixed_body
         self.pad_geoms = tuple(_geom_id(model, name) for name in FINGERTIP_PADS)
         self.set_cube_size(cfg.cube_size)
-        self.home_q = self._top_down_q(np.array(self.layout.home_tool), self.params.gripper_open_rad)
+        self.home_q = home_pose(self.kin, self.params)
         self.hold_count = 0
 
     def set_cube_size(self, size: float) -> None:

@@ -21,6 +21,8 @@ from calibration.servos import (
     verify_calibration,
     write_calibration,
 )
+from robot.encoder import TICKS_PER_TURN
+from robot.so101 import SERVO_IDS
 from so101_deploy.hardware.arm import Arm
 from so101_deploy.hardware.bus import BusConfig, FeetechBus
 from so101_deploy.hardware.calibration_file import (
@@ -29,15 +31,10 @@ from so101_deploy.hardware.calibration_file import (
     load_calibration,
     save_calibration,
 )
-from so101_deploy.hardware.tables import (
-    BAUD_RATE_CODES,
-    SO101_MOTORS,
-    STS3215_MODEL_NUMBER,
-    STS3215_RESOLUTION,
-)
+from so101_deploy.hardware.tables import BAUD_RATE_CODES, STS3215_MODEL_NUMBER
 from so101_deploy.twin.emulator import EmulatorConfig, ServoEmulator
 
-ENCODER = EncoderSpec(STS3215_RESOLUTION, MAX_HOMING_OFFSET)
+ENCODER = EncoderSpec(TICKS_PER_TURN, MAX_HOMING_OFFSET)
 FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_so_follower_calibration.json"
 FAST = ServoCalibrationConfig(sample_hz=1000.0)
 
@@ -51,7 +48,7 @@ CENTRE_TICK = 2047
 
 def expected_entries() -> dict[str, MotorCalibration]:
     out = {}
-    for name, mid in SO101_MOTORS.items():
+    for name, mid in SERVO_IDS.items():
         offset = CENTRE[mid] % 4096 - CENTRE_TICK
         low, high = (
             (0, 4095) if name == "wrist_roll" else (CENTRE_TICK + SWEEP[mid][0], CENTRE_TICK + SWEEP[mid][1])

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from so101_deploy.config import ConfigError, flat_keys, load_config, nearest_key, save_resolved
+from common.config import ConfigError, flat_keys, load_config, nearest_key, save_resolved
 
 
 @dataclass

@@ -99,10 +99,10 @@ def test_wilson_interval_values():
 
 def test_a_config_saved_with_the_retired_exploration_knob_still_loads():
     """Checkpoints written before num_seed_frames became the one uniform phase carry agent.num_expl_frames."""
+    from common.config import to_dict
     from policies.drqv2.checkpoint import config_from_dict
     from policies.drqv2.config import TrainConfig
-    from policies.training.checkpoint import config_to_dict
 
-    saved = config_to_dict(TrainConfig(num_seed_frames=1234))
+    saved = to_dict(TrainConfig(num_seed_frames=1234))
     saved["agent"]["num_expl_frames"] = 1234
     assert config_from_dict(saved) == TrainConfig(num_seed_frames=1234)

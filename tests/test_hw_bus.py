@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from robot.so101 import SERVO_IDS
 from so101_deploy.hardware.bus import BusConfig, FeetechBus
 from so101_deploy.hardware.errors import (
     EepromWriteError,
@@ -25,7 +26,7 @@ from so101_deploy.hardware.errors import (
     MotorVoltageError,
     PortError,
 )
-from so101_deploy.hardware.tables import SO101_MOTORS, STS3215_CONTROL_TABLE, Instruction
+from so101_deploy.hardware.tables import STS3215_CONTROL_TABLE, Instruction
 from so101_deploy.twin.emulator import EmulatorConfig, ServoEmulator
 
 TIMEOUT_MS = 100.0  # generous: test machines are shared and busy; a real bus answers in well under 1 ms
@@ -71,7 +72,7 @@ def bus(emu):
 
 # -- connect -----------------------------------------------------------------------------------------------
 def test_connect_reads_model_and_firmware(bus):
-    assert set(bus.info) == set(SO101_MOTORS)
+    assert set(bus.info) == set(SERVO_IDS)
     assert {(m.motor_id, m.model, m.firmware) for m in bus.info.values()} == {
         (i, 777, (3, 10)) for i in range(1, 7)
     }
@@ -123,7 +124,7 @@ def test_configure_applies_lerobot_setup_and_clears_phase_bit_4():
         FeetechBus(bus_config(emu.port)) as bus,
     ):
         bus.configure()
-        for name, mid in SO101_MOTORS.items():
+        for name, mid in SERVO_IDS.items():
             servo = emu.servo(mid)
             got = {r: servo.peek(r) for r in ("Return_Delay_Time", "Acceleration", "Maximum_Acceleration")}
             assert got == {"Return_Delay_Time": 0, "Acceleration": 254, "Maximum_Acceleration": 254}
@@ -167,7 +168,7 @@ def test_eeprom_write_with_torque_on_is_reported(bus):
 def test_sync_read_is_one_transaction_and_goals_move_the_joints(emu, bus):
     emu.traffic.clear()
     before = emu.count(Instruction.SYNC_READ)
-    assert bus.read_positions() == {name: 2048 for name in SO101_MOTORS}
+    assert bus.read_positions() == {name: 2048 for name in SERVO_IDS}
     assert emu.count(Instruction.SYNC_READ) == before + 1
     sent = [data for direction, data in emu.traffic if direction == "rx"]
     assert sent == [bytes.fromhex("ff ff fe 0a 82 38 02 01 02 03 04 05 06 26")]  # the REFERENCE packet
@@ -183,7 +184,7 @@ def test_sync_read_is_one_transaction_and_goals_move_the_joints(emu, bus):
         "Moving": 0,
         "Present_Current": 0,
     }
-    goals = {name: 1000 + 300 * i for i, name in enumerate(SO101_MOTORS)}
+    goals = {name: 1000 + 300 * i for i, name in enumerate(SERVO_IDS)}
     bus.torque_on()
     assert all(emu.servo(i).peek("Lock") == 1 for i in range(1, 7))
     bus.write_goal_positions(goals)
@@ -227,7 +228,7 @@ def test_dropped_replies_are_retried_transparently(emu):
         BusConfig(port=emu.port, packet_timeout_ms=TIMEOUT_MS, retries=4, drain_ms=DRAIN_MS)
     ) as bus:
         for _ in range(25):
-            assert bus.read_positions() == {name: 2048 for name in SO101_MOTORS}
+            assert bus.read_positions() == {name: 2048 for name in SERVO_IDS}
         assert bus.stats["timeout"] > 0 and bus.stats["retries"] == bus.stats["timeout"]
     assert emu.stats["dropped"] > 0
 

@@ -11,7 +11,6 @@ import math
 from sim.config import EnvConfig
 from sim.env import SO101LiftEnv
 from sim.randomize import (
-    TICK_RAD,
     ActuatorConfig,
     BacklashConfig,
     CameraJitterConfig,
@@ -32,6 +31,7 @@ import numpy as np
 import pytest
 
 from policies.wrappers import CameraImageNoise, make_env
+from robot.encoder import TICK_RAD
 
 STEPS = 10
 

@@ -29,9 +29,9 @@ import numpy as np
 import pytest
 import yaml
 
+from common.config import load_config, to_dict
 from policies.drqv2.config import TrainConfig
 from policies.wrappers import make_env
-from so101_deploy.config import load_config, to_dict
 
 VISUAL_FIELDS = {"light_dir", "light_diffuse", "vis.headlight.ambient", "vis.headlight.diffuse", "geom_rgba",
                  "geom_matid", "mat_texrepeat", "cam_pos", "cam_quat"}  # fmt: skip

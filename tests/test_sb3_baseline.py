@@ -9,6 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from common.config import load_config
 from policies.contract import METADATA_KEY, PolicyContract, contract_for_env
 from policies.onnx_policy import OnnxPolicy
 from policies.sb3_baseline import (
@@ -24,7 +25,6 @@ from policies.sb3_baseline import (
 )
 from policies.wrappers import make_env
 from so101_deploy.cli import app
-from so101_deploy.config import load_config
 
 # Seconds on 2 CPU cores: 64x64 images, 25-step episodes, 100 agent steps of which 50 are updates at batch 16.
 SMOKE = [

@@ -1,8 +1,8 @@
 """IK/FK on the arm MJCF and the shared action -> joint-target controller."""
 
-from sim.arm_model import JOINT_NAMES, TOOL_SITE
+from sim.arm_model import TOOL_SITE
 from sim.config import EnvConfig
-from sim.control import JOINT_HIGH, JOINT_LOW, ControllerParams, action_to_joint_targets, reference_joints
+from sim.control import ControllerParams, action_to_joint_targets, reference_joints
 from sim.kinematics import DOWN, ArmKinematics
 from sim.scene import build_model
 
@@ -10,8 +10,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from policies.contract import JOINT_NAMES as CONTRACT_JOINT_NAMES
-from policies.contract import contract_for_env
+from policies.contract import PolicyContract, contract_for_env
+from robot.so101 import CTRL_HIGH, CTRL_LOW, JOINT_NAMES
 
 TOP_DOWN_SEED = np.array([0.0, 0.0, 0.0, 1.5708, 1.5708, 0.4])
 
@@ -26,9 +26,9 @@ def tool_of(kin, q):
 
 
 def test_joint_names_and_limits_agree_with_contract_and_mjcf(kin):
-    assert JOINT_NAMES == CONTRACT_JOINT_NAMES
-    np.testing.assert_allclose(kin.lower, JOINT_LOW, atol=1e-4)
-    np.testing.assert_allclose(kin.upper, JOINT_HIGH, atol=1e-4)
+    assert PolicyContract().joint_names == JOINT_NAMES == contract_for_env(EnvConfig()).joint_names
+    np.testing.assert_allclose(kin.lower, CTRL_LOW, atol=1e-4)
+    np.testing.assert_allclose(kin.upper, CTRL_HIGH, atol=1e-4)
 
 
 def test_fk_matches_the_simulated_scene(kin):
@@ -140,7 +140,7 @@ def test_joint_delta_adds_scaled_increments():
     np.testing.assert_allclose(target[:5], q[:5] + a[:5] * 0.05)
     assert target[5] == pytest.approx(params.gripper_closed_rad)
     at_limit = action_to_joint_targets(np.array([1.919, 0, 0, 0, 0, 0]), np.ones(6), params, kin)
-    assert at_limit[0] == pytest.approx(JOINT_HIGH[0])
+    assert at_limit[0] == pytest.approx(CTRL_HIGH[0])
 
 
 def test_reference_is_previous_target_unless_the_arm_fell_behind():

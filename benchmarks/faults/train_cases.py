@@ -154,7 +154,7 @@ def unreadable_checkpoint(kind: str) -> Callable[[], Result]:
         if kind == "empty":
             path.write_bytes(b"")
         elif kind == "garbage":
-            path.write_bytes(os.urandom(4096))
+            path.write_bytes(os.urandom(5000))  # any size will do (4096 would read as encoder ticks)
         elif kind == "truncated":
             torch.save({"format_version": 2, "agent": {"w": torch.zeros(100_000)}}, path)
             path.write_bytes(path.read_bytes()[:50_000])

@@ -9,8 +9,8 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
+from common.config import from_dict, to_dict
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.fast import build_agent
@@ -18,7 +18,6 @@ from policies.training.checkpoint import (
     CheckpointError,
     atomic_torch_save,
     checkpoint_path,
-    config_to_dict,
     read_checkpoint,
 )
 
@@ -36,7 +35,7 @@ def save_checkpoint(
     payload = {
         "format_version": FORMAT_VERSION,
         "algo": ALGO,
-        "config": config_to_dict(cfg),
+        "config": to_dict(cfg),
         "obs_spec": dataclasses.asdict(agent.spec),
         "agent": agent.state_dict(),
         "counters": dict(counters),
@@ -52,14 +51,15 @@ RETIRED_KEYS = {"agent": ("num_expl_frames",)}
 
 
 def config_from_dict(data: dict) -> TrainConfig:
-    """Inverse of :func:`config_to_dict`, typed and validated against the current schema."""
+    """The ``TrainConfig`` saved in a checkpoint (``common.config.to_dict``), typed against today's schema;
+    keys retired since (``RETIRED_KEYS``) are dropped first, any other unknown key is refused."""
     data = {
         key: {k: v for k, v in value.items() if k not in RETIRED_KEYS.get(key, ())}
         if isinstance(value, dict)
         else value
         for key, value in data.items()
     }
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(data)))
+    return from_dict(TrainConfig, data)
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -31,12 +31,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from common.config import to_dict
 from policies.drqv2.agent import ObsSpec
 from policies.drqv2.checkpoint import load_checkpoint, save_checkpoint
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.fast import build_agent
 from policies.drqv2.replay import ReplayBuffer, StepSpec, sample_mixed
-from policies.training.checkpoint import CHECKPOINT, atomic_torch_save, config_to_dict
+from policies.training.checkpoint import CHECKPOINT, atomic_torch_save
 from policies.training.device import resolve_device, set_torch_threads
 from policies.training.evaluate import Evaluator
 from policies.training.metrics import MetricsLogger
@@ -200,7 +201,7 @@ class Trainer:
         self.demos = collect_demos(cfg, self.spec, self.console) if cfg.demo_episodes > 0 else None
         self.logger = MetricsLogger(
             self.run_dir, self.console, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
-            wandb_project=cfg.wandb_project, config=config_to_dict(cfg), name=self.run_dir.name,
+            wandb_project=cfg.wandb_project, config=to_dict(cfg), name=self.run_dir.name,
         )  # fmt: skip
 
     # -- helpers ----------------------------------------------------------------------------------------------

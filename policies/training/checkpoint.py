@@ -1,7 +1,7 @@
 """Checkpoint files for every algorithm: written atomically, read back safely, refused in one line.
 
-Written to a temporary file in the same directory, flushed to disk and renamed over the old one, so a crash, a
-Ctrl-C or a full disk in the middle leaves the previous checkpoint intact. A full disk is reported as such
+Written through ``common.atomic_file`` (a temporary file beside the target, fsynced, renamed over it), so a crash,
+a Ctrl-C or a full disk in the middle leaves the previous checkpoint intact. A full disk is reported as such
 (torch's own message for it is an internal "enforce fail"). Read back with ``weights_only=True``: only tensors
 and plain containers are accepted, never arbitrary pickled objects, so loading a checkpoint cannot run code, and
 anything that is not one of ours (empty, truncated, a foreign pickle, a bare state dict) is refused with a line
@@ -11,19 +11,17 @@ followed for a file of unknown origin).
 
 from __future__ import annotations
 
-import dataclasses
 import errno
-import json
-import os
 import pickle
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import torch
+
+from common.atomic_file import atomic_path
 
 CHECKPOINT = "checkpoint.pt"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -37,11 +35,6 @@ class CheckpointWriteError(RuntimeError):
     """A checkpoint could not be written (disk full, no permission); the previous one is intact."""
 
 
-def config_to_dict(cfg: Any) -> dict:
-    """A config dataclass as a plain dict (tuples as lists) that torch can save and ``weights_only`` can load."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
 def checkpoint_path(path: str | Path) -> Path:
     """``path`` itself, or the ``checkpoint.pt`` inside it when it is a run directory."""
     path = Path(path)
@@ -49,17 +42,12 @@ def checkpoint_path(path: str | Path) -> Path:
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """``write(file)`` into a temp file beside ``path``, fsync, rename over ``path``; nothing half-written stays."""
+    """``write(file)`` through ``common.atomic_file.atomic_path``; a failed write becomes a one-line
+    :class:`CheckpointWriteError` (disk full said as such), and nothing half-written stays."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as file:
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
             write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp_name, path)
     except (OSError, RuntimeError) as exc:
         cause = _os_error(exc)
         if cause is not None and cause.errno in DISK_FULL:
@@ -71,8 +59,6 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
         if cause is None:
             raise
         raise CheckpointWriteError(f"could not write {path}: {cause.strerror or cause}") from None
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
     return path
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from common.atomic_file import atomic_path
+
 
 def side_by_side(overview: np.ndarray | None, wrist_chw: np.ndarray | None, height: int = 256) -> np.ndarray:
     """One H x W x 3 uint8 video frame from an overview render (HWC) and a wrist image (CHW, newest 3 channels)."""
@@ -45,11 +47,11 @@ class VideoRecorder:
         import imageio.v2 as imageio
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        with imageio.get_writer(tmp, fps=self.fps, codec="libx264", quality=7, macro_block_size=16) as writer:
+        with (
+            atomic_path(path, suffix=path.suffix) as tmp,
+            imageio.get_writer(tmp, fps=self.fps, codec="libx264", quality=7, macro_block_size=16) as writer,
+        ):
             for frame in self.frames:
                 writer.append_data(frame)
-        tmp.replace(path)
         self.frames = []
         return path

@@ -13,7 +13,11 @@ from sim.randomize.scene_elements import CUBE_BODY, CUBE_GEOM
 import mujoco
 import numpy as np
 
-N_ARM_JOINTS = 5  # backlash applies to the five arm joints; the gripper squeezes against its force limit
+from robot.so101 import ARM_JOINT_NAMES
+
+N_ARM_JOINTS = len(
+    ARM_JOINT_NAMES
+)  # backlash applies to the arm joints; the gripper squeezes against its force limit
 
 
 @dataclass

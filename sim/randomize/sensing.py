@@ -11,7 +11,7 @@ from sim.randomize.sampling import uniform
 
 import numpy as np
 
-TICK_RAD = 2 * math.pi / 4096  # STS3215 magnetic encoder resolution
+from robot.encoder import TICK_RAD
 
 
 @dataclass

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from robot.encoder import MAX_TICK
 from so101_deploy.hardware.tables import BAUD_RATE_CODES
 from so101_deploy.numeric_options import numeric_option, packet_timeout_option
 from so101_deploy.output_paths import output_dir_problem
@@ -66,10 +67,10 @@ def camera_calibration_file(servo_file: Path) -> Path:
 
 def _encoder():
     from calibration.servos import EncoderSpec
+    from robot.encoder import TICKS_PER_TURN
     from so101_deploy.hardware.calibration_file import MAX_HOMING_OFFSET
-    from so101_deploy.hardware.tables import STS3215_RESOLUTION
 
-    return EncoderSpec(STS3215_RESOLUTION, MAX_HOMING_OFFSET)
+    return EncoderSpec(TICKS_PER_TURN, MAX_HOMING_OFFSET)
 
 
 def _connect(port: str, packet_timeout_ms: float):
@@ -151,7 +152,7 @@ class ConsoleOperator:
         self._done.set()
 
     def _table(self, snapshot) -> Table:
-        from so101_deploy.hardware.arm import TICKS_PER_DEGREE
+        from robot.encoder import LEROBOT_TICKS_PER_DEGREE
 
         table = Table(title=f"range recording - {snapshot.samples} samples, {snapshot.elapsed_s:.1f} s")
         for column in ("joint", "ID", "min", "now", "max", "range (deg)", "status"):
@@ -171,20 +172,20 @@ class ConsoleOperator:
                 str(joint.low),
                 str(joint.now),
                 str(joint.high),
-                f"{joint.travel / TICKS_PER_DEGREE:.0f}",
+                f"{joint.travel / LEROBOT_TICKS_PER_DEGREE:.0f}",
                 status,
             )
         return table
 
 
 def _results_table(title: str, calibration) -> Table:
-    from so101_deploy.hardware.arm import TICKS_PER_DEGREE
+    from robot.encoder import LEROBOT_TICKS_PER_DEGREE
 
     table = Table(title=title)
     for column in ("joint", "ID", "homing_offset", "range_min", "range_max", "range (deg)"):
         table.add_column(column, justify="left" if column == "joint" else "right")
     for name, cal in calibration.items():
-        span = (cal.range_max - cal.range_min) / TICKS_PER_DEGREE
+        span = (cal.range_max - cal.range_min) / LEROBOT_TICKS_PER_DEGREE
         table.add_row(
             name, str(cal.id), str(cal.homing_offset), str(cal.range_min), str(cal.range_max), f"{span:.0f}"
         )
@@ -227,7 +228,7 @@ def servos(
     min_travel: Annotated[
         int,
         numeric_option(
-            "--min-travel", kind=int, low=1, high=4095, help="Ticks a joint must move to count as swept."
+            "--min-travel", kind=int, low=1, high=MAX_TICK, help="Ticks a joint must move to count as swept."
         ),
     ] = 20,
     packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
@@ -361,15 +362,16 @@ def setup_motors(
 ) -> None:
     """Give each motor its ID (1-6) and the bus baud rate, one motor on the cable at a time."""
     from calibration.servos import MotorSetupConfig, MotorSetupError, setup_motor
+    from robot.so101 import SERVO_IDS
     from so101_deploy.hardware.bus import BusConfig, FeetechBus
     from so101_deploy.hardware.errors import HardwareError, PortError
-    from so101_deploy.hardware.tables import BAUD_RATE_CODES, SO101_MOTORS, STS3215_MODEL_NUMBER
+    from so101_deploy.hardware.tables import BAUD_RATE_CODES, STS3215_MODEL_NUMBER
 
     if baud not in BAUD_RATE_CODES:
         raise _fail(f"--baud {baud} is not an STS3215 rate ({', '.join(map(str, BAUD_RATE_CODES))})", 2)
-    if motor and motor not in SO101_MOTORS:
-        raise _fail(f"--motor {motor!r} is not an SO-101 joint ({', '.join(SO101_MOTORS)})", 2)
-    names = [motor] if motor else list(reversed(SO101_MOTORS))  # gripper first, as LeRobot does
+    if motor and motor not in SERVO_IDS:
+        raise _fail(f"--motor {motor!r} is not an SO-101 joint ({', '.join(SERVO_IDS)})", 2)
+    names = [motor] if motor else list(reversed(SERVO_IDS))  # gripper first, as LeRobot does
 
     def open_bus(rate, motors):
         return FeetechBus(
@@ -390,15 +392,13 @@ def setup_motors(
     for name in names:
         if not yes:
             typer.prompt(
-                f"Connect the controller board to the '{name}' motor ONLY (it becomes ID {SO101_MOTORS[name]}), "
+                f"Connect the controller board to the '{name}' motor ONLY (it becomes ID {SERVO_IDS[name]}), "
                 "then press Enter",
                 default="",
                 show_default=False,
             )
         try:
-            result = setup_motor(
-                open_bus, name, SO101_MOTORS[name], config, lambda m: console.print(f"  {m}")
-            )
+            result = setup_motor(open_bus, name, SERVO_IDS[name], config, lambda m: console.print(f"  {m}"))
         except PortError as exc:
             raise _fail(str(exc), 2) from None
         except (MotorSetupError, HardwareError) as exc:
@@ -797,14 +797,15 @@ def align(
 def _capture(bus, arm, cam, cam_cal, gripper_target, size: int, np):
     """One observation: move the gripper (if asked), wait until the joints are still, then a frame and joints."""
     from calibration.align import Observation, real_view
+    from robot.so101 import GRIPPER_JOINT, JOINT_NAMES
 
     if gripper_target is not None:
         q = arm.read_rad()
-        q[5] = gripper_target
-        goal = arm.convert.rad_to_ticks(q)["gripper"]
-        bus.write("Goal_Position", "gripper", bus.read("Present_Position", "gripper"))
-        bus.torque_on(["gripper"])
-        bus.write_goal_positions({"gripper": goal})
+        q[JOINT_NAMES.index(GRIPPER_JOINT)] = gripper_target
+        goal = arm.convert.rad_to_ticks(q)[GRIPPER_JOINT]
+        bus.write("Goal_Position", GRIPPER_JOINT, bus.read("Present_Position", GRIPPER_JOINT))
+        bus.torque_on([GRIPPER_JOINT])
+        bus.write_goal_positions({GRIPPER_JOINT: goal})
     deadline = time.monotonic() + 5.0
     previous = arm.read_rad()
     while time.monotonic() < deadline:

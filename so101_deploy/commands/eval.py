@@ -76,10 +76,9 @@ def evaluate(
             checkpoint, policy, overrides or [], episodes, seed, twin, perturb, max_steps, as_json
         )
         return
+    from common.config import ConfigError, apply_overrides
     from policies import algos
     from policies.training.evaluate import Evaluator
-    from so101_deploy.commands.train import apply_overrides
-    from so101_deploy.config import ConfigError
 
     console = Console()
     try:
@@ -148,11 +147,10 @@ def _evaluate_policy(
 
     from sim.config import EnvConfig
 
+    from common.config import ConfigError, apply_overrides
     from policies.drqv2.config import TrainConfig
     from policies.onnx_eval import env_config_for, evaluate_onnx
     from policies.onnx_policy import OnnxPolicy, PolicyLoadError
-    from so101_deploy.commands.train import apply_overrides
-    from so101_deploy.config import ConfigError
 
     console = Console(stderr=as_json)
     with tempfile.TemporaryDirectory(prefix="so101-eval-") as tmp:

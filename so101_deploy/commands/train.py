@@ -9,26 +9,6 @@ import typer
 from rich.console import Console
 
 
-def apply_overrides(cfg, overrides: list[str]):
-    """``cfg`` (a config dataclass instance) with ``key=value`` overrides on top, validated like any override."""
-    import yaml
-    from omegaconf import OmegaConf
-
-    from so101_deploy.config import load_config
-
-    if not overrides:
-        return cfg
-    schema = type(cfg)
-    load_config(schema, None, overrides)  # validates keys and types with the usual one-line errors
-    tree = OmegaConf.structured(cfg)
-    for item in overrides:
-        key, raw = item.split("=", 1)
-        OmegaConf.update(
-            tree, key.strip().lstrip("+"), yaml.safe_load(raw) if raw.strip() else "", merge=True
-        )
-    return OmegaConf.to_object(tree)
-
-
 def train(
     overrides: Annotated[
         list[str] | None, typer.Argument(help="Config overrides, e.g. env.stage=1 num_train_envs=2.")
@@ -42,9 +22,9 @@ def train(
 ) -> None:
     """Train a policy in simulation: DrQ-v2, or algo=NAME (sac: the SB3 SAC baseline). Outputs go to
     runs/<name>-<time>/. Ctrl-C or SIGTERM saves a checkpoint; --resume continues from it."""
+    from common.config import ConfigError, save_resolved
     from policies.training.checkpoint import CheckpointWriteError
     from policies.training.run_dir import RunDirBusy
-    from so101_deploy.config import ConfigError, save_resolved
 
     console = Console()
     try:
@@ -73,10 +53,10 @@ def train(
 
 def _resolve(preset: str, overrides: list[str], resume: Path | None):
     """(algorithm, validated config, run directory) for a new run or for resuming one; creates nothing."""
+    from common.config import ConfigError, apply_overrides, load_config
     from policies import algos
     from policies.training.checkpoint import CHECKPOINT
     from policies.training.run_dir import resolve_run_dir
-    from so101_deploy.config import ConfigError, load_config
 
     if resume is not None:
         if not (resume / CHECKPOINT).exists():
@@ -109,8 +89,8 @@ def requested_algorithm(preset: str, overrides: list[str]):
     absent). With ``algo=NAME`` the 'default' preset means that algorithm's own default preset."""
     import yaml
 
+    from common.config import ConfigError, preset_path
     from policies import algos
-    from so101_deploy.config import ConfigError, preset_path
 
     asked = [
         o.split("=", 1)[1].strip() for o in overrides if o.split("=", 1)[0].strip().lstrip("+") == "algo"

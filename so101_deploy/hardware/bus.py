@@ -48,6 +48,7 @@ from typing import Any
 import scservo_sdk as scs
 import serial
 
+from robot.so101 import GRIPPER_JOINT, SERVO_IDS
 from so101_deploy.hardware.errors import (
     EepromWriteError,
     FirmwareMismatchError,
@@ -64,9 +65,7 @@ from so101_deploy.hardware.tables import (
     BAUD_RATE_CODES,
     PHASE_MULTI_TURN_BIT,
     PROTOCOL_END,
-    SO101_GRIPPER,
     SO101_GRIPPER_SETUP,
-    SO101_MOTORS,
     SO101_SETUP,
     STS3215_CONTROL_TABLE,
     STS3215_MODEL_NUMBER,
@@ -94,7 +93,7 @@ class BusConfig:
     status_error_mask: int = ALL_STATUS_ERRORS  # status bits that raise (clear a bit to only report it)
     require_same_firmware: bool = True
     expected_model: int = STS3215_MODEL_NUMBER
-    motors: dict[str, int] = field(default_factory=lambda: dict(SO101_MOTORS))
+    motors: dict[str, int] = field(default_factory=lambda: dict(SERVO_IDS))
 
     def validate(self) -> None:
         if self.baudrate not in BAUD_RATE_CODES:
@@ -450,7 +449,7 @@ class FeetechBus:
     def configure(
         self,
         setup: Mapping[str, int] = SO101_SETUP,
-        gripper: str | None = SO101_GRIPPER,
+        gripper: str | None = GRIPPER_JOINT,
         gripper_setup: Mapping[str, int] = SO101_GRIPPER_SETUP,
     ) -> None:
         """LeRobot's SO-101 set-up on every motor, Phase bit 4 (multi-turn) cleared. Leaves torque off."""

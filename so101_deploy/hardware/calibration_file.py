@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from common.atomic_file import write_text
+from robot.encoder import MAX_TICK
+from robot.so101 import SERVO_IDS
 from so101_deploy.hardware.errors import CalibrationFileError
-from so101_deploy.hardware.tables import SO101_MOTORS, STS3215_MAX_TICK
 
 ROBOT_TYPE = "so_follower"  # LeRobot >= 0.4.3 keeps SO-100 and SO-101 followers here
 LEGACY_ROBOT_TYPES = ("so101_follower",)  # before 0.4.3
@@ -81,7 +82,7 @@ def locate_calibration(robot_id: str, env: Mapping[str, str] | None = None) -> P
 
 
 def validate_calibration(
-    calibration: Mapping[str, MotorCalibration], path: Path | str, motors: Mapping[str, int] = SO101_MOTORS
+    calibration: Mapping[str, MotorCalibration], path: Path | str, motors: Mapping[str, int] = SERVO_IDS
 ) -> None:
     """Raise CalibrationFileError naming ``path`` and the motor/key at fault; the checks LeRobot's traps call for."""
     missing = [m for m in motors if m not in calibration]
@@ -112,16 +113,16 @@ def validate_calibration(
                 "hold it): re-centre the joint and calibrate again",
                 path,
             )
-        if not 0 <= cal.range_min < cal.range_max <= STS3215_MAX_TICK:
+        if not 0 <= cal.range_min < cal.range_max <= MAX_TICK:
             raise CalibrationFileError(
                 f"{where} has range_min {cal.range_min}, range_max {cal.range_max}; need "
-                f"0 <= range_min < range_max <= {STS3215_MAX_TICK}: move the joint through its range when calibrating",
+                f"0 <= range_min < range_max <= {MAX_TICK}: move the joint through its range when calibrating",
                 path,
             )
 
 
 def parse_calibration(
-    text: str, path: Path | str = "<calibration>", motors: Mapping[str, int] = SO101_MOTORS
+    text: str, path: Path | str = "<calibration>", motors: Mapping[str, int] = SERVO_IDS
 ) -> dict[str, MotorCalibration]:
     try:
         data = json.loads(text)
@@ -157,9 +158,7 @@ def parse_calibration(
     return calibration
 
 
-def load_calibration(
-    path: Path | str, motors: Mapping[str, int] = SO101_MOTORS
-) -> dict[str, MotorCalibration]:
+def load_calibration(path: Path | str, motors: Mapping[str, int] = SERVO_IDS) -> dict[str, MotorCalibration]:
     path = Path(path)
     try:
         text = path.read_text()
@@ -176,21 +175,9 @@ def calibration_to_json(calibration: Mapping[str, MotorCalibration]) -> str:
 
 
 def save_calibration(
-    calibration: Mapping[str, MotorCalibration], path: Path | str, motors: Mapping[str, int] = SO101_MOTORS
+    calibration: Mapping[str, MotorCalibration], path: Path | str, motors: Mapping[str, int] = SERVO_IDS
 ) -> Path:
     """Validate, then write atomically: temp file in the same folder, fsync, rename over the old one."""
     path = Path(path)
     validate_calibration(calibration, path, motors)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a calibration is an ordinary user file
-        with os.fdopen(fd, "w") as f:
-            f.write(calibration_to_json(calibration))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, calibration_to_json(calibration))

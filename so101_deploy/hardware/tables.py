@@ -1,7 +1,8 @@
-"""Feetech STS3215 and SO-101 facts as data: control table, encodings, instructions, error bits, motor IDs.
+"""Feetech STS3215 facts as data: control table, encodings, instructions, error bits, the SO-101's set-up.
 
 The driver, the emulator and the calibration code all read these tables; nothing else in the project writes
-an address or a bit mask as a literal. Sources: Feetech's STS memory table as transcribed by LeRobot
+an address or a bit mask as a literal. The arm's joints and servo IDs, and the encoder's resolution, are in
+``robot`` (facts every layer needs, not only the bus). Sources: Feetech's STS memory table as transcribed by LeRobot
 (motors/feetech/tables.py), the feetech-servo-sdk and Feetech's SMS_STS headers.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+
+from robot.encoder import MAX_TICK
 
 # -- protocol 0 framing constants -------------------------------------------------------------------------
 HEADER = b"\xff\xff"
@@ -39,8 +42,6 @@ ALL_STATUS_ERRORS = sum(STATUS_ERROR_BITS)
 
 # -- model facts ------------------------------------------------------------------------------------------
 STS3215_MODEL_NUMBER = 777
-STS3215_RESOLUTION = 4096  # encoder ticks per turn
-STS3215_MAX_TICK = STS3215_RESOLUTION - 1
 RETURN_DELAY_UNIT_S = 2e-6  # Return_Delay_Time counts 2 us steps (factory 250 = 500 us)
 PHASE_MULTI_TURN_BIT = 0x10  # Phase bit 4: multi-turn position feedback; the SO-101 needs it clear
 BITS_PER_BYTE_ON_WIRE = 10  # 8N1: start + 8 data + stop
@@ -191,7 +192,7 @@ STS3215_FACTORY_DEFAULTS: dict[str, int] = {
     "Return_Delay_Time": 250,
     "Response_Status_Level": 1,
     "Min_Position_Limit": 0,
-    "Max_Position_Limit": STS3215_MAX_TICK,
+    "Max_Position_Limit": MAX_TICK,
     "Max_Temperature_Limit": 70,
     "Max_Voltage_Limit": 140,
     "Min_Voltage_Limit": 40,
@@ -221,17 +222,7 @@ STS3215_FACTORY_DEFAULTS: dict[str, int] = {
     "Maximum_Acceleration": 254,
 }
 
-# -- the SO-101 arm ---------------------------------------------------------------------------------------
-SO101_MOTORS: dict[str, int] = {
-    "shoulder_pan": 1,
-    "shoulder_lift": 2,
-    "elbow_flex": 3,
-    "wrist_flex": 4,
-    "wrist_roll": 5,
-    "gripper": 6,
-}
-SO101_GRIPPER = "gripper"
-
+# -- the SO-101 arm (its joints and servo IDs: robot.so101) -----------------------------------------------
 # LeRobot's per-connect set-up for the SO-101 follower (so an arm behaves the same under both tools).
 SO101_SETUP: dict[str, int] = {
     "Return_Delay_Time": 0,

@@ -23,6 +23,7 @@ from sim.task import home_pose
 import numpy as np
 
 from calibration.camera_model import CameraCalibration, CameraCalibrationError, FrameRectifier
+from common.atomic_file import atomic_path
 from policies.contract import ContractError
 from policies.io import PolicyIO
 from policies.onnx_policy import OnnxPolicy
@@ -250,15 +251,14 @@ class Runner:
 
     def _save_frames(self, path: Path) -> None:
         """What the camera delivered and what the policy saw, per policy step (for sim/real comparisons)."""
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez_compressed(
-            tmp,
-            episode=np.array([f[0] for f in self.frames]),
-            tick=np.array([f[1] for f in self.frames]),
-            raw=np.stack([f[2] for f in self.frames]),
-            policy_view=np.stack([f[3] for f in self.frames]),
-        )
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez_compressed(
+                tmp,
+                episode=np.array([f[0] for f in self.frames]),
+                tick=np.array([f[1] for f in self.frames]),
+                raw=np.stack([f[2] for f in self.frames]),
+                policy_view=np.stack([f[3] for f in self.frames]),
+            )
 
     def _shutdown(self) -> None:
         if self.bus is not None:

@@ -6,12 +6,12 @@ One JSON line per tick is written as the run goes, so a crash still leaves the d
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from common.atomic_file import write_text
 
 TIMING_FIELDS = (
     "period_ms",
@@ -83,10 +83,7 @@ class Telemetry:
             self._fh.close()
             self._fh = None
         if self.out_dir:
-            fd, tmp = tempfile.mkstemp(dir=self.out_dir, suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                json.dump(summary, fh, indent=2)
-            os.replace(tmp, self.out_dir / "summary.json")
+            write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2))
             if plots and self.records:
                 self.plot()
         return summary

@@ -8,7 +8,6 @@ the calibration files a user would have after calibrating a real arm (LeRobot se
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,9 +16,8 @@ from typing import Any
 
 from sim.scene import wrist_camera_pose
 
-import numpy as np
-
-from calibration.camera_model import CameraCalibration, SimCameraPose, crop_for_fovy, fov_deg
+from calibration.camera_model import CameraCalibration, SimCameraPose, crop_for_fovy
+from robot.camera_geometry import fov_deg, pinhole_matrix
 from so101_deploy.hardware.calibration_file import save_calibration
 from so101_deploy.twin.backend import MujocoBackend
 from so101_deploy.twin.control_endpoint import ControlServer
@@ -42,8 +40,8 @@ class TwinConfig:
 def twin_camera_calibration(config: WorldConfig) -> CameraCalibration:
     """The exact intrinsics of the twin's pinhole camera, cropped to the sim camera's fovy."""
     cam = config.camera
-    f = cam.height / (2 * math.tan(math.radians(cam.fovy_deg) / 2))
-    K = np.array([[f, 0, cam.width / 2], [0, f, cam.height / 2], [0, 0, 1]])  # noqa: N806
+    K = pinhole_matrix(cam.fovy_deg, cam.width, cam.height)  # noqa: N806
+    f = float(K[1, 1])
     sim_cam = wrist_camera_pose(config.env.wrist_camera)
     ratio, centre, suggested = crop_for_fovy(K, cam.width, cam.height, sim_cam.fovy)
     return CameraCalibration(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from so101_deploy.hardware.arm import SO101_JOINTS
+from robot.so101 import SO101_JOINTS
 from so101_deploy.twin.factory import TickMapping
 from so101_deploy.twin.servo_model import JointReading
 from so101_deploy.twin.world import TwinWorld

@@ -30,20 +30,21 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from robot.encoder import TICKS_PER_TURN
+from robot.so101 import SERVO_IDS
 from so101_deploy.hardware.tables import (
     BITS_PER_BYTE_ON_WIRE,
     BROADCAST_ID,
     CONTROL_TABLE_SIZE,
     HEADER,
     RETURN_DELAY_UNIT_S,
-    SO101_MOTORS,
     STS3215_CONTROL_TABLE,
     STS3215_MODEL_NUMBER,
     Instruction,
 )
 from so101_deploy.twin.servo_model import ConstantSpeedBackend, PositionBackend, ServoModel
 
-MID_TICKS = 2048.0
+MID_TICKS = TICKS_PER_TURN / 2  # a fresh servo powers up half a turn round
 SPIN_BELOW_S = 0.001  # with pacing on, busy-wait the last millisecond before a reply is due
 
 
@@ -64,7 +65,7 @@ class Faults:
 
 @dataclass
 class EmulatorConfig:
-    servo_ids: tuple[int, ...] = tuple(SO101_MOTORS.values())
+    servo_ids: tuple[int, ...] = tuple(SERVO_IDS.values())
     baudrate: int = 1_000_000
     pace: bool = False  # real-time byte pacing at ``baudrate``, Return_Delay_Time honoured
     speed_ticks_per_s: float = 3000.0  # default backend's joint speed

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 
-from so101_deploy.hardware.arm import SO101_JOINTS, TICKS_PER_DEGREE, JointConverter, NormMode
+from robot.encoder import CENTRE_TICK, LEROBOT_TICKS_PER_DEGREE, MAX_TICK
+from robot.so101 import SO101_JOINTS, NormMode
+from so101_deploy.hardware.arm import JointConverter
 from so101_deploy.hardware.calibration_file import MotorCalibration
-from so101_deploy.hardware.tables import STS3215_MAX_TICK
 
 # Per-joint horn offsets of the virtual arm (ticks, |offset| <= 2047), arbitrary but fixed, as on a real arm.
 TWIN_HOMING_OFFSETS = {
@@ -23,20 +24,19 @@ TWIN_HOMING_OFFSETS = {
     "wrist_roll": 64,
     "gripper": 210,
 }
-MID_TICK = 2047  # the centred pose reads 2047 after homing (LeRobot's procedure)
 
 
 def twin_calibration() -> dict[str, MotorCalibration]:
     cal = {}
     for joint in SO101_JOINTS:
-        if joint.name == "wrist_roll":  # LeRobot records wrist_roll as the full turn
-            low, high = 0, STS3215_MAX_TICK
+        if joint.full_turn:  # LeRobot records wrist_roll over the full turn
+            low, high = 0, MAX_TICK
         elif joint.norm is NormMode.DEGREES:
-            half = math.degrees(min(abs(joint.sim_low), abs(joint.sim_high))) * TICKS_PER_DEGREE
-            low, high = round(MID_TICK - half), round(MID_TICK + half)
+            half = math.degrees(min(abs(joint.sim_low), abs(joint.sim_high))) * LEROBOT_TICKS_PER_DEGREE
+            low, high = round(CENTRE_TICK - half), round(CENTRE_TICK + half)
         else:  # gripper: the whole model range, closed end at a plausible tick
-            span = math.degrees(joint.sim_high - joint.sim_low) * TICKS_PER_DEGREE
-            low = MID_TICK - round(span / 2)
+            span = math.degrees(joint.sim_high - joint.sim_low) * LEROBOT_TICKS_PER_DEGREE
+            low = CENTRE_TICK - round(span / 2)
             high = low + round(span)
         cal[joint.name] = MotorCalibration(
             id=joint.motor_id,
@@ -75,7 +75,10 @@ class TickMapping:
         for joint in SO101_JOINTS:
             cal = calibration[joint.name]
             if joint.norm is NormMode.DEGREES:
-                self._scale[joint.name] = (math.radians(1.0 / TICKS_PER_DEGREE) * joint.sign, cal.range_mid)
+                self._scale[joint.name] = (
+                    math.radians(1.0 / LEROBOT_TICKS_PER_DEGREE) * joint.sign,
+                    cal.range_mid,
+                )
             else:
                 rad_per_tick = (joint.sim_high - joint.sim_low) / (cal.range_max - cal.range_min)
                 self._scale[joint.name] = (rad_per_tick, None)

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from robot.encoder import TICKS_PER_TURN
 from so101_deploy.hardware.tables import (
     CONTROL_TABLE_SIZE,
     PHASE_MULTI_TURN_BIT,
     STS3215_CONTROL_TABLE,
     STS3215_FACTORY_DEFAULTS,
     STS3215_MODEL_NUMBER,
-    STS3215_RESOLUTION,
     Register,
 )
 
@@ -200,7 +200,7 @@ class ServoModel:
         value = int(round(ticks)) - self.peek("Homing_Offset")
         if self.memory[REG["Phase"].address] & PHASE_MULTI_TURN_BIT:
             return max(-32767, min(32767, value))
-        return value % STS3215_RESOLUTION
+        return value % TICKS_PER_TURN
 
     def _torque_changed(self, torque_was: int) -> None:
         if not self._torque_on():

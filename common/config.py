@@ -1,8 +1,8 @@
-"""Typed configs from YAML presets plus Hydra-style ``key.sub=value`` overrides.
+"""Typed configs: filled from YAML presets plus Hydra-style ``key.sub=value`` overrides, saved, and read back.
 
-The schema is always a dataclass that lives next to the code it configures; this module only knows how to
-fill one from a preset and a dot-list, and how to say *precisely* what is wrong when that fails, before
-anything is started.
+The schema is always a dataclass that lives next to the code it configures; this module is the one place that
+turns a config into plain data and back (presets, overrides, the resolved YAML of a run, the config inside a
+checkpoint), and says *precisely* what is wrong when that fails, before anything is started.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from common.atomic_file import write_text
 from resources import configs_dir, preset_names
 
 T = TypeVar("T")
@@ -149,41 +150,47 @@ def load_config(schema: type[T], preset: str | None = None, overrides: list[str]
     return obj  # type: ignore[return-value]
 
 
+def apply_overrides(cfg: T, overrides: list[str]) -> T:
+    """``cfg`` (a config dataclass instance) with ``key=value`` overrides on top, validated like any override."""
+    if not overrides:
+        return cfg
+    load_config(type(cfg), None, overrides)  # validates keys and types with the usual one-line errors
+    tree = OmegaConf.structured(cfg)
+    for item in overrides:
+        key, raw = item.split("=", 1)
+        OmegaConf.update(
+            tree, key.strip().lstrip("+"), yaml.safe_load(raw) if raw.strip() else "", merge=True
+        )
+    return OmegaConf.to_object(tree)  # type: ignore[return-value]
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain, JSON/YAML-safe dict of a config dataclass (tuples become lists)."""
+    """Plain, JSON/YAML-safe dict of a config dataclass (tuples become lists); torch's ``weights_only`` loads it."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def save_resolved(cfg: Any, path: Path) -> Path:
-    """Write the fully resolved config as YAML, atomically, so every run records exactly what it ran with."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
-    return path
-
-
 def from_dict(schema: type[T], data: dict[str, Any]) -> T:
-    """Rebuild a config saved with :func:`to_dict` (e.g. from a checkpoint), tolerating no unknown keys."""
+    """Rebuild a config saved with :func:`to_dict` (e.g. from a checkpoint), typed against today's schema.
+
+    Unknown keys are refused (with the nearest valid key), missing ones take today's defaults.
+    """
     _check_keys(_flatten(data), flat_keys(schema), "in saved config")
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(data)))  # type: ignore[return-value]
 
 
-def config_hash(cfg: Any) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+def save_resolved(cfg: Any, path: Path) -> Path:
+    """Write the fully resolved config as YAML, atomically, so every run records exactly what it ran with."""
+    return write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 __all__ = [
     "ConfigError",
-    "DictConfig",
-    "config_hash",
+    "apply_overrides",
     "flat_keys",
     "from_dict",
     "load_config",
     "nearest_key",
+    "preset_path",
     "save_resolved",
     "to_dict",
 ]
