@@ -16,7 +16,9 @@ from so101_deploy.hardware.arm import (
     JointConverter,
     lerobot_to_rad,
     lerobot_to_ticks,
+    present_to_rad,
     rad_to_lerobot,
+    rad_to_present,
     ticks_to_lerobot,
 )
 from so101_deploy.hardware.bus import BusConfig, FeetechBus
@@ -50,9 +52,14 @@ def test_lerobot_formulas_on_known_values():
     inverted = dataclasses.replace(grip, drive_mode=1)
     assert ticks_to_lerobot(1990, inverted, NormMode.RANGE_0_100) == 100.0
     gripper = SO101_JOINTS[-1]
-    assert (
-        lerobot_to_rad(0.0, gripper) == gripper.sim_low and lerobot_to_rad(100.0, gripper) == gripper.sim_high
+    # the gripper in sim radians: the model's closed angle at the closed stop, then LeRobot degrees from it
+    assert present_to_rad(1990, grip, gripper) == gripper.sim_low
+    assert present_to_rad(3352, grip, gripper) == pytest.approx(
+        gripper.sim_low + math.radians(1362 / (4095 / 360))
     )
+    assert present_to_rad(3352, inverted, gripper) == gripper.sim_low  # drive_mode 1: closed at range_max
+    with pytest.raises(ValueError, match="gripper is recorded 0..100"):
+        lerobot_to_rad(50.0, gripper)
     assert lerobot_to_rad(90.0, SO101_JOINTS[0]) == pytest.approx(math.pi / 2)
 
 
@@ -66,11 +73,17 @@ def test_every_tick_round_trips_through_lerobot_units_and_radians(joint, flip):
     cal = CAL[joint.name]
     for ticks in range(cal.range_min, cal.range_max + 1):
         value = ticks_to_lerobot(ticks, cal, joint.norm)
-        rad = lerobot_to_rad(value, joint)
-        assert lerobot_to_ticks(rad_to_lerobot(rad, joint), cal, joint.norm) == ticks, (joint.name, ticks)
+        assert lerobot_to_ticks(value, cal, joint.norm) == ticks, (joint.name, ticks)
+        rad = present_to_rad(ticks, cal, joint)
+        assert round(rad_to_present(rad, cal, joint)) == ticks, (joint.name, ticks)
+        if joint.norm is NormMode.DEGREES:
+            assert (
+                lerobot_to_ticks(rad_to_lerobot(lerobot_to_rad(value, joint), joint), cal, joint.norm)
+                == ticks
+            )
     # the sim end of the chain: the joint's whole sim range maps back onto itself
     for rad in np.linspace(joint.sim_low, joint.sim_high, 101):
-        assert lerobot_to_rad(rad_to_lerobot(rad, joint), joint) == pytest.approx(rad, abs=1e-12)
+        assert present_to_rad(rad_to_present(rad, cal, joint), cal, joint) == pytest.approx(rad, abs=1e-12)
 
 
 def test_converter_vectors_follow_the_contract_order_and_clamp_to_the_range():
@@ -78,7 +91,9 @@ def test_converter_vectors_follow_the_contract_order_and_clamp_to_the_range():
     mids = {name: round(c.range_mid) for name, c in CAL.items()}
     rad = conv.ticks_to_rad(mids)
     assert rad.shape == (6,) and np.allclose(rad[:5], 0.0, atol=1e-3)
-    assert rad[5] == pytest.approx(np.mean([SO101_JOINTS[5].sim_low, SO101_JOINTS[5].sim_high]), abs=2e-3)
+    grip = CAL["gripper"]  # 1990..3352: the middle is 681 ticks (59.9 LeRobot deg) open of the closed stop
+    assert rad[5] == pytest.approx(SO101_JOINTS[5].sim_low + math.radians(681 / (4095 / 360)), abs=1e-9)
+    assert grip.range_mid - grip.range_min == 681
     assert conv.rad_to_ticks(rad) == mids
     far = conv.rad_to_ticks([10.0, -10.0, 0.0, 0.0, 0.0, 10.0])
     assert far["shoulder_pan"] == 3292 and far["shoulder_lift"] == 812 and far["gripper"] == 3352
@@ -118,3 +133,27 @@ def test_calibration_with_a_wrong_id_is_refused_by_the_converter():
     bad = {**CAL, "gripper": MotorCalibration(7, 0, 0, 1990, 3352)}
     with pytest.raises(ValueError, match="motor 'gripper' has id 7, but it is ID 6"):
         JointConverter(bad)
+
+
+def test_the_gripper_makes_the_same_jaw_angle_in_the_sim_and_on_the_arm_whatever_its_range():
+    """A realistic gripper range (1400 ticks, ~123 deg) against the model's 110 deg: the policy's "open" command
+    must put the jaws at the model's open angle on the arm, not ~8 deg wider (0..100 stretched over the span
+    would give closed + 123/110 * (open - closed))."""
+    from robot.so101 import GRIPPER_CLOSED_RAD, GRIPPER_OPEN_RAD
+
+    gripper = SO101_JOINTS[-1]
+    cal = MotorCalibration(6, 0, 0, 1347, 1347 + 1400)
+    conv = JointConverter({**CAL, "gripper": cal})
+    for command in (GRIPPER_OPEN_RAD, GRIPPER_CLOSED_RAD, 0.3):
+        goal = conv.rad_to_ticks([0.0] * 5 + [command])["gripper"]
+        opened_deg = (goal - cal.range_min) / (4095 / 360)  # how far the horn turns from the closed stop
+        # the arm's jaw angle (the model's closed angle + the horn's turn) is the commanded sim angle
+        assert gripper.sim_low + math.radians(opened_deg) == pytest.approx(command, abs=math.radians(0.1))
+        assert conv.ticks_to_rad({**{n: round(c.range_mid) for n, c in CAL.items()}, "gripper": goal})[
+            5
+        ] == pytest.approx(command, abs=math.radians(0.1))
+    open_goal = conv.rad_to_ticks([0.0] * 5 + [GRIPPER_OPEN_RAD])["gripper"]
+    assert open_goal == 1347 + round(math.degrees(GRIPPER_OPEN_RAD - gripper.sim_low) * 4095 / 360)
+    # the old mapping (0..100 over the model's span) would have sent the horn this much further open
+    stretched = (GRIPPER_OPEN_RAD - gripper.sim_low) / (gripper.sim_high - gripper.sim_low) * 1400
+    assert (1347 + stretched - open_goal) / (4095 / 360) > 5.0

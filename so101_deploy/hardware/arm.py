@@ -5,9 +5,17 @@ Three units, one chain:
 - LeRobot units: arm joints in degrees from the middle of the calibrated range, gripper 0..100 over it
   (so datasets and calibrations are interchangeable with LeRobot);
 - sim radians: the MuJoCo joint angles of ``so101_new_calib.xml``, the policy contract's units.
-  Arm joints: ``rad = sign * degrees * pi/180 + offset_rad``; gripper: 0..100 mapped linearly onto the
-  model's gripper range. ``sign`` and ``offset_rad`` are data in ``robot.so101.SO101_JOINTS``, the joint
-  table this module converts by; tick scales come from ``robot.encoder``.
+  Arm joints: ``rad = sign * degrees * pi/180 + offset_rad``. ``sign`` and ``offset_rad`` are data in
+  ``robot.so101.SO101_JOINTS``, the joint table this module converts by; tick scales come from ``robot.encoder``.
+
+The gripper is not converted through its 0..100. A real gripper's calibrated range is whatever the operator's
+sweep reached (ten public LeRobot files span 1240-1537 ticks, a median ~127 deg, against the model's 110 deg),
+so stretching 0..100 over the model's range would make every jaw angle but the closed one differ between the
+sim and the arm ("open" ~8.6 deg wider on the arm). Instead the gripper is measured in degrees from its
+closed stop (``range_min``; ``range_max`` with drive_mode 1), and the sim angle is the model's closed angle
+(``sim_low``; ``sim_high`` when ``sign`` is -1) plus those degrees: the same jaw angle on both sides, whatever
+the arm's range. The 0..100 stays what LeRobot records (``ticks_to_lerobot``), so calibration files and
+datasets are unchanged.
 """
 
 from __future__ import annotations
@@ -42,19 +50,47 @@ def lerobot_to_ticks(value: float, cal: MotorCalibration, norm: NormMode) -> int
     return int(min(cal.range_max, max(cal.range_min, round(ticks))))
 
 
-# -- LeRobot units <-> sim radians -------------------------------------------------------------------------
+# -- LeRobot degrees <-> sim radians (arm joints) ----------------------------------------------------------
 def lerobot_to_rad(value: float, joint: JointSpec) -> float:
-    if joint.norm is NormMode.DEGREES:
-        return joint.sign * math.radians(value) + joint.offset_rad
-    fraction = value / 100.0 if joint.sign > 0 else 1.0 - value / 100.0
-    return joint.sim_low + fraction * (joint.sim_high - joint.sim_low)
+    _require_degrees(joint)
+    return joint.sign * math.radians(value) + joint.offset_rad
 
 
 def rad_to_lerobot(rad: float, joint: JointSpec) -> float:
+    _require_degrees(joint)
+    return math.degrees((rad - joint.offset_rad) / joint.sign)
+
+
+def _require_degrees(joint: JointSpec) -> None:
+    if joint.norm is not NormMode.DEGREES:
+        raise ValueError(
+            f"{joint.name} is recorded 0..100 over its calibrated range, which has no fixed angle: convert its "
+            "ticks with present_to_rad / rad_to_present"
+        )
+
+
+# -- ticks <-> sim radians (every joint; continuous, unbounded: callers round and clamp) --------------------
+def _gripper_closed_end(cal: MotorCalibration) -> tuple[int, float]:
+    """The closed stop's tick and the direction in which ticks open the jaws."""
+    return (cal.range_max, -1.0) if cal.drive_mode else (cal.range_min, 1.0)
+
+
+def present_to_rad(ticks: float, cal: MotorCalibration, joint: JointSpec) -> float:
+    """Sim radians of a Present_Position (see the module docstring for the gripper's closed-stop mapping)."""
     if joint.norm is NormMode.DEGREES:
-        return math.degrees((rad - joint.offset_rad) / joint.sign)
-    fraction = (rad - joint.sim_low) / (joint.sim_high - joint.sim_low)
-    return 100.0 * (fraction if joint.sign > 0 else 1.0 - fraction)
+        return lerobot_to_rad(ticks_to_lerobot_degrees(ticks - cal.range_mid), joint)
+    closed_tick, opening = _gripper_closed_end(cal)
+    closed_rad = joint.sim_low if joint.sign > 0 else joint.sim_high
+    return closed_rad + joint.sign * math.radians(ticks_to_lerobot_degrees(opening * (ticks - closed_tick)))
+
+
+def rad_to_present(rad: float, cal: MotorCalibration, joint: JointSpec) -> float:
+    """Inverse of :func:`present_to_rad`, unrounded."""
+    if joint.norm is NormMode.DEGREES:
+        return lerobot_degrees_to_ticks(rad_to_lerobot(rad, joint)) + cal.range_mid
+    closed_tick, opening = _gripper_closed_end(cal)
+    closed_rad = joint.sim_low if joint.sign > 0 else joint.sim_high
+    return closed_tick + opening * lerobot_degrees_to_ticks(math.degrees((rad - closed_rad) / joint.sign))
 
 
 class JointConverter:
@@ -84,17 +120,25 @@ class JointConverter:
         }
 
     def ticks_to_rad(self, ticks: Mapping[str, int]) -> np.ndarray:
-        lerobot = self.ticks_to_lerobot(ticks)
-        return np.array([lerobot_to_rad(lerobot[j.name], j) for j in self.joints])
+        """Sim radians; the gripper's reading is bounded to its calibrated range, as LeRobot bounds its 0..100."""
+        out = []
+        for j in self.joints:
+            cal, t = self.calibration[j.name], ticks[j.name]
+            if j.norm is NormMode.RANGE_0_100:
+                t = min(cal.range_max, max(cal.range_min, t))
+            out.append(present_to_rad(t, cal, j))
+        return np.array(out)
 
     def rad_to_ticks(self, rad: Sequence[float]) -> dict[str, int]:
         if len(rad) != len(self.joints):
             raise ValueError(
                 f"expected {len(self.joints)} joint angles ({', '.join(self.names)}), got {len(rad)}"
             )
-        return self.lerobot_to_ticks(
-            {j.name: rad_to_lerobot(float(r), j) for j, r in zip(self.joints, rad, strict=True)}
-        )
+        out = {}
+        for j, r in zip(self.joints, rad, strict=True):
+            cal = self.calibration[j.name]
+            out[j.name] = int(min(cal.range_max, max(cal.range_min, round(rad_to_present(float(r), cal, j)))))
+        return out
 
 
 class Arm:

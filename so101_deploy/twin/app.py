@@ -35,6 +35,9 @@ class TwinConfig:
     pace_bus: bool = False  # real-time byte pacing at 1 Mbaud on the emulated bus
     control_port: int = 0  # 0 = any free port on 127.0.0.1
     camera_port: int = 0
+    # The calibration the operator made (EEPROM + LeRobot file); None: the factory one. The physical arm is
+    # the factory's whatever this says, so a calibration made in a wrong homing pose reads it wrongly.
+    calibration: dict | None = None
 
 
 def twin_camera_calibration(config: WorldConfig) -> CameraCalibration:
@@ -68,8 +71,8 @@ class Twin:
     def __init__(self, config: TwinConfig | None = None):
         self.config = config or TwinConfig()
         self.world = TwinWorld(self.config.world)
-        self.calibration = twin_calibration()
-        self.mapping = TickMapping(self.calibration)
+        self.calibration = dict(self.config.calibration or twin_calibration())
+        self.mapping = TickMapping(twin_calibration())
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.emulator: ServoEmulator | None = None
         self.camera: MjpegServer | None = None

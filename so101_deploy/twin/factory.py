@@ -1,18 +1,31 @@
 """The twin's "factory" calibration: what a LeRobot calibration of this virtual arm would have produced.
 
 Like a real arm, every servo has its own Homing_Offset (the horn was mounted wherever it was) and a range
-recorded by sweeping the joint. Sim zero sits at the middle of each arm joint's range, as in
-``so101_new_calib``; the gripper's 0..100 spans the model's gripper range. The twin writes these numbers into
-the emulated EEPROM and into a LeRobot-format file, so `so101 run` meets exactly what it meets on a real arm.
+recorded by sweeping the joint. And, like a real arm, the calibration does not match the model exactly:
+
+- ranges: the operator's sweep reached the arm's own mechanical stops, a few degrees unlike the model's
+  joint ranges (``TWIN_SWEEP_DEG``, close to a public LeRobot calibration of a real SO-101: 223, 205, 196,
+  208 deg against the model's 220, 200, 194, 190), and the gripper's range is 1400 ticks (~123 deg; public
+  files span 1240-1537) against the model's 110 deg;
+- zeros (``TWIN_ZERO_ERROR_DEG``, fixed): LeRobot's zero of an arm joint is the middle of that sweep, which
+  is not where the model's zero is; wrist_roll's zero is wherever the operator held it at homing; the
+  gripper's closed stop is where its pads met, not the model's closed angle. Each is the angle the runtime
+  believes minus the joint's true angle, the same for readings and for commands (both go through this one
+  calibration).
+
+So `so101 eval --twin` meets a calibration error of the size a careful operator leaves behind, and measures
+what it costs, rather than an identity with the training sim. The twin writes these numbers into the emulated
+EEPROM and into a LeRobot-format file, so `so101 run` meets exactly what it meets on a real arm.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from robot.encoder import CENTRE_TICK, LEROBOT_TICKS_PER_DEGREE, MAX_TICK
 from robot.so101 import SO101_JOINTS, NormMode
-from so101_deploy.hardware.arm import JointConverter
+from so101_deploy.hardware.arm import JointConverter, present_to_rad, rad_to_present
 from so101_deploy.hardware.calibration_file import MotorCalibration
 
 # Per-joint horn offsets of the virtual arm (ticks, |offset| <= 2047), arbitrary but fixed, as on a real arm.
@@ -25,6 +38,21 @@ TWIN_HOMING_OFFSETS = {
     "gripper": 210,
 }
 
+# Degrees the operator's sweep covered (arm joints; wrist_roll is recorded over the full turn), and ticks for
+# the gripper from its closed stop to fully open.
+TWIN_SWEEP_DEG = {"shoulder_pan": 223.0, "shoulder_lift": 205.0, "elbow_flex": 196.0, "wrist_flex": 208.0}
+TWIN_GRIPPER_RANGE_TICKS = 1400
+
+# Calibration zero minus true zero, degrees (believed angle - true angle), per joint; fixed, 1-3 deg.
+TWIN_ZERO_ERROR_DEG = {
+    "shoulder_pan": 1.5,
+    "shoulder_lift": -2.0,
+    "elbow_flex": 2.5,
+    "wrist_flex": -1.0,
+    "wrist_roll": 1.5,
+    "gripper": -1.0,  # the pads meet 1 deg open of the model's closed angle
+}
+
 
 def twin_calibration() -> dict[str, MotorCalibration]:
     cal = {}
@@ -32,12 +60,11 @@ def twin_calibration() -> dict[str, MotorCalibration]:
         if joint.full_turn:  # LeRobot records wrist_roll over the full turn
             low, high = 0, MAX_TICK
         elif joint.norm is NormMode.DEGREES:
-            half = math.degrees(min(abs(joint.sim_low), abs(joint.sim_high))) * LEROBOT_TICKS_PER_DEGREE
+            half = TWIN_SWEEP_DEG[joint.name] / 2 * LEROBOT_TICKS_PER_DEGREE
             low, high = round(CENTRE_TICK - half), round(CENTRE_TICK + half)
-        else:  # gripper: the whole model range, closed end at a plausible tick
-            span = math.degrees(joint.sim_high - joint.sim_low) * LEROBOT_TICKS_PER_DEGREE
-            low = CENTRE_TICK - round(span / 2)
-            high = low + round(span)
+        else:  # gripper: closed stop at a plausible tick
+            low = CENTRE_TICK - TWIN_GRIPPER_RANGE_TICKS // 2
+            high = low + TWIN_GRIPPER_RANGE_TICKS
         cal[joint.name] = MotorCalibration(
             id=joint.motor_id,
             drive_mode=0,
@@ -61,44 +88,33 @@ def eeprom_overrides(calibration: dict[str, MotorCalibration]) -> dict[int, dict
 
 
 class TickMapping:
-    """Sim joint radians <-> motor encoder ticks (unwrapped) through the twin's calibration.
+    """The twin's physical arm: true sim joint radians <-> motor encoder ticks (unwrapped).
 
-    Encoder = Present_Position + Homing_Offset; Present_Position <-> radians is the runtime's own conversion
-    (JointConverter), so the twin and the real-arm path cannot disagree on units.
+    Encoder = Present_Position + Homing_Offset, and Present_Position <-> the angle the runtime believes is the
+    runtime's own conversion (``present_to_rad``) through ``calibration``, so the twin and the real-arm path
+    cannot disagree on units. The true angle is the believed one minus ``zero_error_deg`` (default: the
+    twin's fixed ``TWIN_ZERO_ERROR_DEG``). The mapping is the physics: a calibration file made with a
+    different homing pose, written into the EEPROM, reads this arm differently, as on a real one.
     """
 
-    def __init__(self, calibration: dict[str, MotorCalibration]):
+    def __init__(
+        self,
+        calibration: Mapping[str, MotorCalibration],
+        zero_error_deg: Mapping[str, float] | None = None,
+    ):
         self.convert = JointConverter(calibration)
         self.names = self.convert.names
-        self.calibration = calibration
-        self._scale = {}
-        for joint in SO101_JOINTS:
-            cal = calibration[joint.name]
-            if joint.norm is NormMode.DEGREES:
-                self._scale[joint.name] = (
-                    math.radians(1.0 / LEROBOT_TICKS_PER_DEGREE) * joint.sign,
-                    cal.range_mid,
-                )
-            else:
-                rad_per_tick = (joint.sim_high - joint.sim_low) / (cal.range_max - cal.range_min)
-                self._scale[joint.name] = (rad_per_tick, None)
+        self.calibration = dict(calibration)
+        errors = TWIN_ZERO_ERROR_DEG if zero_error_deg is None else zero_error_deg
+        self.zero_error_rad = [math.radians(errors.get(j.name, 0.0)) for j in SO101_JOINTS]
 
     def rad_to_encoder(self, index: int, rad: float) -> float:
-        """Continuous (unrounded) encoder ticks for a sim angle: the servo quantises, not us."""
+        """Continuous (unrounded) encoder ticks for a true sim angle: the servo quantises, not us."""
         joint = SO101_JOINTS[index]
         cal = self.calibration[joint.name]
-        per_tick, mid = self._scale[joint.name]
-        if mid is not None:
-            present = mid + (rad - joint.offset_rad) / per_tick
-        else:
-            present = cal.range_min + (rad - joint.sim_low) / per_tick
-        return present + cal.homing_offset
+        return rad_to_present(rad + self.zero_error_rad[index], cal, joint) + cal.homing_offset
 
     def encoder_to_rad(self, index: int, ticks: float) -> float:
         joint = SO101_JOINTS[index]
         cal = self.calibration[joint.name]
-        per_tick, mid = self._scale[joint.name]
-        present = ticks - cal.homing_offset
-        if mid is not None:
-            return (present - mid) * per_tick + joint.offset_rad
-        return joint.sim_low + (present - cal.range_min) * per_tick
+        return present_to_rad(ticks - cal.homing_offset, cal, joint) - self.zero_error_rad[index]
