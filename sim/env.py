@@ -124,6 +124,7 @@ class SO101LiftEnv(gym.Env):
         if self._dr is not None:
             cube_xy = self.data.qpos[self.task.cube_qadr : self.task.cube_qadr + 2]
             self._dr.after_task_reset(self.model, self.data, self._targets, cube_xy)
+            self._targets = self._dr.believed_targets(self._targets)  # the controller's frame (zero error)
             self._reading = self._dr.read_joints(self.data.qpos[self._qadr])
         self._prev_action = np.zeros(self.params.action_dim, dtype=np.float32)
         self._succeeded = False

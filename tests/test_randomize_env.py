@@ -194,6 +194,34 @@ def test_joint_noise_changes_readings_not_physics_or_pixels(nominal):
     assert model_diff(run["env"].model, run["nominal_model"]) == set()
 
 
+def test_joint_zero_error_shifts_readings_and_commands_alike():
+    """A zero error is in the calibration, which converts readings and commands alike: the arm settles where
+    the controller aims minus the error, and reads back its own target (a reading-only offset would leave the
+    arm exactly on target and read it ``offset`` away, so the tool would never be anywhere unexpected)."""
+    cfg = JointNoiseConfig(enabled=True, std_deg=0.0, offset_deg=3.0, quantize=False)
+    hold = np.zeros((40, 6), np.float32)
+    hold[:, 5] = -1.0  # gripper open, arm joints held
+    run = rollout(_on(joint_noise=cfg), obs="state", action_type="joint_delta", actions=hold)
+    env = run["env"]
+    offset = env._dr.readings.offset
+    assert np.all(np.abs(offset) <= math.radians(3.0)) and np.abs(offset).max() > math.radians(1.0)
+    qadr = env.task.qadr
+    true_q = run["qpos"][:, qadr]
+    np.testing.assert_allclose(run["joints"], true_q + offset, atol=1e-6)  # readings: true + error
+    np.testing.assert_allclose(
+        run["ctrl"][1:], run["targets"] - offset, atol=1e-12
+    )  # commands: target - error
+    # settled: the controller reads its own target while the arm is really the error away from it
+    np.testing.assert_allclose(run["joints"][-1][:5], run["targets"][-1][:5], atol=math.radians(0.5))
+    np.testing.assert_allclose(true_q[-1][:5], run["targets"][-1][:5] - offset[:5], atol=math.radians(0.5))
+
+
+def test_no_zero_error_leaves_commands_untouched(nominal):
+    run = rollout(_on(joint_noise=JointNoiseConfig(enabled=True, std_deg=0.0, quantize=False)))
+    _same_physics(run, nominal)
+    np.testing.assert_array_equal(run["targets"], nominal["targets"])
+
+
 def test_backlash_swallows_a_reversal_smaller_than_the_play():
     play = 1.0  # degrees
     step = 0.05  # rad per unit joint_delta action

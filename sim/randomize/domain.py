@@ -80,9 +80,15 @@ class DomainRandomizer:
     def read_joints(self, q: np.ndarray) -> np.ndarray:
         return self.readings.read(q, self.rngs["joint_noise"]) if self.readings else np.array(q, np.float64)
 
+    def believed_targets(self, targets: np.ndarray) -> np.ndarray:
+        """The task's start targets (true angles) in the controller's frame, which a zero error shifts."""
+        return self.readings.to_believed(targets) if self.readings else np.asarray(targets, np.float64)
+
     def step_physics(self, model, data, targets: np.ndarray, n_substeps: int) -> None:
+        """Drive towards the controller's ``targets``; they land off by the zero error, as through a calibration."""
         snapshot = self.frames.snapshot if self.frames else None
-        self.queue.step(model, data, targets, n_substeps, self.rngs["latency"], snapshot)
+        joints = self.readings.to_joint(targets) if self.readings else targets
+        self.queue.step(model, data, joints, n_substeps, self.rngs["latency"], snapshot)
 
     def data_to_render(self, model: mujoco.MjModel, data: mujoco.MjData) -> mujoco.MjData:
         """Jitter the camera for this frame; the state to draw (an older one under observation delay)."""

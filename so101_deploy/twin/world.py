@@ -184,6 +184,10 @@ class TwinWorld:
                 self.dr.queue.release(self.data, index, hold)
                 return
             self._held[index] = True
+            if (
+                self.dr.readings is not None
+            ):  # a reading zero error shifts commands too (sensing.JointReadings)
+                rad = float(self.dr.readings.to_joint(np.array([rad]), joints=[index])[0])
             self._commanded[index] = float(rad)
             self.dr.queue.push(self._commanded, self.dr.rngs["latency"])
 
