@@ -8,10 +8,11 @@ recorded by sweeping the joint. And, like a real arm, the calibration does not m
   208 deg against the model's 220, 200, 194, 190), and the gripper's range is 1400 ticks (~123 deg; public
   files span 1240-1537) against the model's 110 deg;
 - zeros (``TWIN_ZERO_ERROR_DEG``, fixed): LeRobot's zero of an arm joint is the middle of that sweep, which
-  is not where the model's zero is; wrist_roll's zero is wherever the operator held it at homing; the
-  gripper's closed stop is where its pads met, not the model's closed angle. Each is the angle the runtime
-  believes minus the joint's true angle, the same for readings and for commands (both go through this one
-  calibration).
+  is not where the model's zero is; wrist_roll's zero is wherever the operator held it at homing. Each is the
+  angle the runtime believes minus the joint's true angle, the same for readings and for commands (both go
+  through this one calibration). The gripper's zero is its closed stop, which the sweep records directly:
+  none there (a gripper error would also move the jaws against the camera, which ``calibrate align`` would
+  absorb into the camera mount).
 
 So `so101 eval --twin` meets a calibration error of the size a careful operator leaves behind, and measures
 what it costs, rather than an identity with the training sim. The twin writes these numbers into the emulated
@@ -50,7 +51,7 @@ TWIN_ZERO_ERROR_DEG = {
     "elbow_flex": 2.5,
     "wrist_flex": -1.0,
     "wrist_roll": 1.5,
-    "gripper": -1.0,  # the pads meet 1 deg open of the model's closed angle
+    "gripper": 0.0,  # its zero is a stop the sweep records directly (and where the align solve reads the jaws)
 }
 
 
