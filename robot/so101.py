@@ -5,10 +5,9 @@ calibration file. Angles are the MuJoCo joint angles of ``so101_new_calib.xml`` 
 radians; ``tests/test_robot_spec.py`` checks every limit here against that file.
 
 Each joint carries two ranges because the model file has two, for different purposes:
-- ``sim_low``/``sim_high``: the joint's own ``range``, rounded to 7 decimals. LeRobot's gripper 0..100 maps
-  onto it, and the twin's factory calibration derives its tick ranges from it. Keep the rounding: shoulder_lift's
-  half range is 1137.5 LeRobot ticks in these numbers, a rounding boundary, and the file's full-precision value
-  (a hair under 100 deg) would move the twin's calibrated range by a tick at each end.
+- ``sim_low``/``sim_high``: the joint's own ``range``, rounded to 7 decimals. The gripper's ``sim_low`` is its
+  closed angle: the arm's closed stop maps onto it and each LeRobot degree beyond opens it one degree
+  (``so101_deploy.hardware.arm``), whatever the arm's calibrated range.
 - ``ctrl_low``/``ctrl_high``: the position actuator's ``ctrlrange`` (5 decimals in the file), the targets the
   servo model accepts. The shared controller (``sim.control``) clips joint targets to these, in the sim and on
   the arm alike.
