@@ -9,6 +9,7 @@ makes it right.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -89,6 +90,13 @@ class CameraCalibration:
             ) from None
         except json.JSONDecodeError as exc:
             raise CameraCalibrationError(f"{path}: not valid JSON ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CameraCalibrationError(f"{path}: cannot be read ({exc})") from None
+        if not isinstance(data, dict):
+            raise CameraCalibrationError(
+                f"{path}: a camera calibration is a JSON object, this is a JSON {type(data).__name__}; "
+                "run `so101 calibrate camera` again"
+            )
         if data.get("version") != CALIBRATION_VERSION:
             raise CameraCalibrationError(
                 f"{path}: camera calibration version {data.get('version')!r} not supported"
@@ -102,9 +110,47 @@ class CameraCalibration:
             data["dist_coeffs"] = tuple(data["dist_coeffs"])
             data["crop_center"] = tuple(data["crop_center"])
             data["notes"] = tuple(data.get("notes", ()))
-            return cls(**data)
-        except (TypeError, KeyError) as exc:
+            calibration = cls(**data)
+        except (TypeError, KeyError, ValueError) as exc:
             raise CameraCalibrationError(f"{path}: missing or unknown keys ({exc})") from None
+        problem = calibration.problem()
+        if problem:
+            raise CameraCalibrationError(f"{path}: {problem}; run `so101 calibrate camera` again")
+        return calibration
+
+    def problem(self) -> str:
+        """What makes this calibration unusable ('' if nothing): every number the runtime uses, checked.
+
+        A NaN crop ratio used to pass loading and crash the loop after torque on.
+        """
+
+        def finite(*values: object) -> bool:
+            return all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+            )
+
+        for name in ("image_width", "image_height"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 16384:
+                return f"{name} is {value!r}, not a size in pixels"
+        rows = self.camera_matrix
+        if len(rows) != 3 or any(len(r) != 3 for r in rows) or not finite(*(v for r in rows for v in r)):
+            return "camera_matrix is not a 3x3 matrix of finite numbers"
+        if not (rows[0][0] > 0 and rows[1][1] > 0):
+            return "camera_matrix has a focal length <= 0"
+        if not finite(*self.dist_coeffs):
+            return "dist_coeffs holds a value that is not a finite number"
+        if not (finite(self.crop_fov_ratio) and 0 < self.crop_fov_ratio <= 1):
+            return f"crop_fov_ratio is {self.crop_fov_ratio!r}; it must be in (0, 1]"
+        if len(self.crop_center) != 2 or not finite(*self.crop_center):
+            return f"crop_center is {self.crop_center!r}, not two finite fractions"
+        if not all(0 <= v <= 1 for v in self.crop_center):
+            return f"crop_center is {self.crop_center!r}; both must be in [0, 1]"
+        for name in ("target_fovy_deg", "suggested_sim_fovy_deg"):
+            value = getattr(self, name)
+            if value is not None and not (finite(value) and 0 < value < 180):
+                return f"{name} is {value!r}; it must be in (0, 180) degrees"
+        return ""
 
 
 # -- geometry (the pinhole maths itself: robot.camera_geometry) ---------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,15 @@ CONTRACT_VERSION = 1
 METADATA_KEY = "so101_contract"
 
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+# What the runtime can feed a policy, and nothing else: a contract asking for more is refused before torque on.
+SUPPORTED_IMAGE = {
+    "color_order": "RGB",
+    "layout": "CHW",
+    "dtype": "uint8",
+    "stack_axis": "channel",
+    "stack_order": "oldest_first",
+}
+IN_MODEL_NORMALISATION = "in_model"  # prefix: the model normalises, the runtime feeds raw uint8
 
 
 class ContractError(ValueError):
@@ -123,6 +133,17 @@ class PolicyContract:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PolicyContract:
+        if not isinstance(data, dict):
+            raise ContractError(f"contract must be a JSON object, got a JSON {type(data).__name__}")
+        for key in ("image", "action"):
+            if key in data and not isinstance(data[key], dict):
+                raise ContractError(
+                    f"contract field '{key}' must be an object, got {type(data[key]).__name__}"
+                )
+        if not isinstance(data.get("low_dim", []), list) or not all(
+            isinstance(k, dict) for k in data["low_dim"]
+        ):
+            raise ContractError("contract field 'low_dim' must be a list of objects")
         version = data.get("version")
         if version != CONTRACT_VERSION:
             raise ContractError(
@@ -138,6 +159,61 @@ class PolicyContract:
         except (KeyError, TypeError) as exc:
             raise ContractError(f"contract is incomplete or has unknown fields: {exc}") from None
 
+    def validate(self) -> None:
+        """Refuse (ContractError, one line) any field the runtime cannot honour: called before torque on.
+
+        A contract is data from a file: a value the loop would crash on after torque on (action_repeat 0,
+        control_hz 0, an unknown interpolation) or silently misread (BGR frames, HWC layout, normalisation
+        expected outside the model) is caught here instead.
+        """
+        from sim.control import ACTION_TYPES
+
+        im, act = self.image, self.action
+        for name, supported in SUPPORTED_IMAGE.items():
+            if getattr(im, name) != supported:
+                raise ContractError(
+                    f"contract image.{name} is {getattr(im, name)!r}; this runtime feeds only {supported!r}"
+                )
+        if not str(im.normalisation).startswith(IN_MODEL_NORMALISATION):
+            raise ContractError(
+                f"contract image.normalisation is {im.normalisation!r}: this runtime feeds raw uint8 and needs "
+                "a model that normalises itself ('in_model: ...'); re-export with `so101 export`"
+            )
+        if im.interpolation not in INTERPOLATIONS:
+            raise ContractError(
+                f"contract image.interpolation {im.interpolation!r} is unknown; valid: {', '.join(INTERPOLATIONS)}"
+            )
+        _check_int("image.size", im.size, 1, 1024)
+        _check_int("image.frame_stack", im.frame_stack, 1, 16)
+        _check_number("image.fovy_deg", im.fovy_deg, 0.0, 180.0, low_open=True, high_open=True)
+        _check_number("image.crop_fov_ratio", im.crop_fov_ratio, 0.0, 1.0, low_open=True)
+        if len(im.crop_center) != 2:
+            raise ContractError(f"contract image.crop_center must be (x, y), got {im.crop_center!r}")
+        for value in im.crop_center:
+            _check_number("image.crop_center", value, 0.0, 1.0)
+        if act.type not in ACTION_TYPES:
+            raise ContractError(
+                f"contract action.type {act.type!r} is unknown; valid: {', '.join(ACTION_TYPES)}"
+            )
+        if act.size != ACTION_TYPES[act.type]:
+            raise ContractError(
+                f"contract action.size {act.size!r} does not match action.type {act.type!r} "
+                f"({ACTION_TYPES[act.type]} values)"
+            )
+        if len(act.scale) != act.size:
+            raise ContractError(
+                f"contract action.scale has {len(act.scale)} values for {act.size} action values"
+            )
+        for value in act.scale:
+            _check_number("action.scale", value, 0.0, 10.0, low_open=True)
+        _check_number("action.low", act.low, -10.0, 10.0)
+        _check_number("action.high", act.high, act.low, 10.0, low_open=True)
+        _check_int("action.chunk_length", act.chunk_length, 1, 64)
+        _check_int("action.action_repeat", act.action_repeat, 1, 100)
+        for name in ("gripper_open_rad", "gripper_closed_rad", "wrist_flex_rad", "wrist_roll_rad"):
+            _check_number(f"action.{name}", getattr(act, name), -math.pi, math.pi)
+        _check_number("control_hz", self.control_hz, 0.0, 200.0, low_open=True)
+
     def summary(self) -> str:
         im, act = self.image, self.action
         lows = ", ".join(f"{k.name}[{k.size}] ({k.unit})" for k in self.low_dim)
@@ -147,6 +223,21 @@ class PolicyContract:
             f"action {act.type}[{act.size}] x{act.chunk_length} scale {list(act.scale)}; "
             f"{self.control_hz:g} Hz control, repeat {act.action_repeat}"
         )
+
+
+def _check_number(
+    name: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ContractError(f"contract {name} is {value!r}; it must be a finite number in {interval}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ContractError(f"contract {name} is {value!r}; it must be a whole number in {low}..{high}")
 
 
 def contract_for_env(env_cfg) -> PolicyContract:

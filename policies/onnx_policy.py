@@ -82,7 +82,9 @@ class OnnxPolicy:
                 f"{self.path}: ONNX model carries no '{METADATA_KEY}' contract; export it with `so101 export`"
             )
         try:
-            return PolicyContract.from_json(meta[METADATA_KEY])
+            contract = PolicyContract.from_json(meta[METADATA_KEY])
+            contract.validate()  # a field no runtime honours is refused at load, before anything can move
+            return contract
         except ContractError as exc:
             raise PolicyLoadError(f"{self.path}: {exc}") from None
 

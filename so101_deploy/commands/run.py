@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -69,12 +70,23 @@ def run(
 ) -> None:
     """Fixed-rate loop: camera -> contract preprocessing -> ONNX policy -> controller -> safety -> servos."""
     from so101_deploy.runtime.judges import OperatorJudge, TwinJudge
-    from so101_deploy.runtime.loop import RunConfig, Runner, Stop
+    from so101_deploy.runtime.loop import RunConfig, Runner
+    from so101_deploy.runtime.stop import StopSignals
 
     console = Console(stderr=as_json)
     if start_pose not in ("home", "hold"):
         console.print(f"[red]error:[/] --start-pose must be 'home' or 'hold', got {start_pose!r}")
         raise typer.Exit(2)
+    if not sys.stdin.isatty():  # a prompt would read end-of-file and end in click's bare "Aborted."
+        if not yes and not dry_run:
+            console.print("[red]error:[/] stdin is not a terminal: pass --yes")
+            raise typer.Exit(2)
+        if not twin:
+            console.print(
+                "[red]error:[/] stdin is not a terminal: without --twin the operator resets and judges each "
+                "episode here; pass --twin URL or run from a terminal"
+            )
+            raise typer.Exit(2)
     out_dir = out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
     config = RunConfig(
         policy=str(policy),
@@ -101,33 +113,46 @@ def run(
             ask_success=lambda i: typer.confirm(f"Episode {i}: did it succeed?", default=False),
         )
 
-    def on_sigterm(signum, frame):  # noqa: ARG001
-        raise Stop("SIGTERM")
+    # SIGINT, SIGTERM, SIGHUP and SIGQUIT: one orderly stop; the shutdown and this summary are not interruptible.
+    with StopSignals() as stop:
+        result = Runner(config, judge=judge, log=lambda m: _say(console, m), stop=stop).run(
+            confirm=lambda question: yes or typer.confirm(question, default=False)
+        )
+        _report(console, result, out_dir if result.exit_code != 2 else None, as_json)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        result = Runner(
-            config, judge=judge, log=lambda m: console.print(m, highlight=False, soft_wrap=True)
-        ).run(confirm=lambda question: yes or typer.confirm(question, default=False))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+def _say(console: Console, message: str) -> None:
+    """Print, unless the terminal is gone (SIGHUP after an SSH drop): the run must still end in order."""
+    with contextlib.suppress(OSError):
+        console.print(message, highlight=False, soft_wrap=True)
+
+
+def _report(console: Console, result, out_dir: Path | None, as_json: bool) -> None:  # noqa: ANN001
     timings = result.summary.get("timings_ms", {})
     for name in ("period_ms", "compute_ms", "inference_ms", "bus_read_ms", "bus_write_ms", "frame_age_ms"):
         stats = timings.get(name)
         if stats and stats["n"]:
-            console.print(
-                f"{name:>14}: p50 {stats['p50']:7.2f}  p99 {stats['p99']:7.2f}  max {stats['max']:7.2f}"
+            _say(
+                console,
+                f"{name:>14}: p50 {stats['p50']:7.2f}  p99 {stats['p99']:7.2f}  max {stats['max']:7.2f}",
             )
     colour = "green" if result.exit_code == 0 else "red"
-    console.print(
-        f"[{colour}]{result.reason}[/] - {len(result.episodes)} episode(s), "
-        f"{sum(e['success'] for e in result.episodes)} success(es); telemetry in {out_dir}",
-        highlight=False,
-    )
+    if result.exit_code == 2:  # refused before any motion: one line, nothing written
+        _say(console, f"[red]error:[/] {result.reason}")
+    else:
+        interrupted = sum(1 for e in result.episodes if e.get("interrupted"))
+        _say(
+            console,
+            f"[{colour}]{result.reason}[/] - {len(result.episodes)} episode(s)"
+            + (f" ({interrupted} interrupted)" if interrupted else "")
+            + f", {sum(e['success'] for e in result.episodes)} success(es); telemetry in {out_dir}",
+        )
     if as_json:
-        print(json.dumps({**result.summary, "out_dir": str(out_dir), "episodes_detail": result.episodes}))
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
+        payload = {**result.summary, "out_dir": str(out_dir) if out_dir else None}
+        with contextlib.suppress(OSError):
+            print(json.dumps({**payload, "episodes_detail": result.episodes}), flush=True)
 
 
 def register(app: typer.Typer) -> None:

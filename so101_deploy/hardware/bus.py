@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import errno
 import glob
+import math
 import select
 import termios
 import threading
@@ -60,6 +61,7 @@ from so101_deploy.hardware.errors import (
     PortError,
     status_error,
 )
+from so101_deploy.hardware.port_lock import lock_port
 from so101_deploy.hardware.tables import (
     ALL_STATUS_ERRORS,
     BAUD_RATE_CODES,
@@ -79,6 +81,7 @@ REG = STS3215_CONTROL_TABLE
 RESYNC_ADDRESS = 0
 RESYNC_LENGTHS = tuple(range(32, 48))
 PORT_FAILURES = (serial.SerialException, OSError, termios.error)  # what a vanished device raises
+MAX_PACKET_TIMEOUT_MS = 1000.0  # beyond this a dead servo would hold the loop (and torque-off) for seconds
 
 
 @dataclass
@@ -100,8 +103,15 @@ class BusConfig:
             raise ValueError(
                 f"bus.baudrate {self.baudrate} is not an STS3215 rate ({sorted(BAUD_RATE_CODES)})"
             )
-        if self.packet_timeout_ms <= 0 or self.retries < 0 or self.drain_ms < 0:
-            raise ValueError("bus.packet_timeout_ms must be > 0, bus.retries and bus.drain_ms >= 0")
+        # NaN passes every comparison: a NaN timeout never expires, and a dead servo then hangs the bus.
+        if not (
+            math.isfinite(self.packet_timeout_ms) and 0 < self.packet_timeout_ms <= MAX_PACKET_TIMEOUT_MS
+        ):
+            raise ValueError(
+                f"packet timeout must be a number in (0, {MAX_PACKET_TIMEOUT_MS:g}] ms, got {self.packet_timeout_ms}"
+            )
+        if not (0 <= self.retries <= 10 and math.isfinite(self.drain_ms) and 0 <= self.drain_ms <= 100):
+            raise ValueError("bus.retries must be in 0..10 and bus.drain_ms in [0, 100]")
         ids = list(self.motors.values())
         if len(set(ids)) != len(ids) or not all(0 <= i <= scs.MAX_ID for i in ids):
             raise ValueError(f"bus.motors must map names to distinct IDs in 0..{scs.MAX_ID}: {self.motors}")
@@ -224,6 +234,12 @@ class FeetechBus:
             raise _port_error(self.config.port, exc) from None
         if not ok:
             raise PortError(f"the Feetech SDK refuses baud rate {self.config.baudrate} on {self.config.port}")
+        try:
+            lock_port(port.ser.fileno(), self.config.port)
+        except PortError:
+            with suppress(*PORT_FAILURES):
+                port.closePort()
+            raise
         self._port, self._ph = port, scs.PacketHandler(PROTOCOL_END)
         self._readers.clear()
         self._writers.clear()
@@ -435,9 +451,18 @@ class FeetechBus:
             self.write("Lock", name, 1)
 
     def torque_off(self, motors: Iterable[str] | None = None, *, raise_errors: bool = True) -> None:
-        """Torque off and Lock=0 on every motor, trying them all even if some fail; status bits ignored."""
+        """Torque off and Lock=0 on every motor, trying them all even if some fail; status bits ignored.
+
+        First one sync write to all of them: it needs no reply, so every servo still listening is released at
+        once, even when one is dead and each write to it costs (1 + retries) timeouts. Then each motor is
+        written with an acknowledgement; a motor that does not answer its Torque_Enable is not asked for Lock,
+        which bounds the time to 1 + retries timeouts per dead motor.
+        """
+        names = list(motors) if motors is not None else list(self.motors)
+        with suppress(HardwareError):
+            self.sync_write("Torque_Enable", dict.fromkeys(names, 0))
         first: HardwareError | None = None
-        for name in motors if motors is not None else self.motors:
+        for name in names:
             try:
                 self.write("Torque_Enable", name, 0, check_status=False)
                 self.write("Lock", name, 0, check_status=False)
@@ -445,6 +470,12 @@ class FeetechBus:
                 first = first or exc
         if first is not None and raise_errors:
             raise first
+
+    def torque_enabled(self, motors: Iterable[str] | None = None) -> dict[str, bool]:
+        """Torque_Enable of every motor, one transaction: the runtime checks nothing switched it off."""
+        return {
+            name: bool(v["Torque_Enable"]) for name, v in self.sync_read(("Torque_Enable",), motors).items()
+        }
 
     def configure(
         self,

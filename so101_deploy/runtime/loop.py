@@ -3,19 +3,23 @@
 One tick: newest camera frame -> (when the contract's action schedule asks for a policy call) rectify + the
 policy inputs built by policies.io (preprocessing, frame stack, low-dim) + ONNX policy -> the schedule's action
 -> the sim's own action->joint-target controller -> safety -> one sync write; joint state by one sync read.
-The arm always ends with torque off, whatever ends the run (done, fault, Ctrl-C, SIGTERM).
-No prompts here: the CLI passes a ``confirm`` callback and an ``operator`` for real-arm episodes.
+The arm always ends with torque off, whatever ends the run (done, fault, a stop signal, a dead judge, a bug):
+every ending goes through one ``finally`` that first shields the shutdown from further signals (runtime.stop),
+then switches torque off, then writes the summary. Everything that can refuse the run (contract, calibrations,
+port, camera, judge) is checked before torque on and refused with exit code 2, leaving no --out folder behind.
+No prompts here: the CLI passes a ``confirm`` callback and an ``operator`` judge.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sim.arm_model import arm_mjcf_path
+from sim.arm_model import arm_mjcf_path, file_sha256
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.kinematics import ArmKinematics
 from sim.task import home_pose
@@ -24,7 +28,7 @@ import numpy as np
 
 from calibration.camera_model import CameraCalibration, CameraCalibrationError, FrameRectifier
 from common.atomic_file import atomic_path
-from policies.contract import ContractError
+from policies.contract import ContractError, PolicyContract, crop_box
 from policies.io import PolicyIO
 from policies.onnx_policy import OnnxPolicy
 from so101_deploy.hardware.arm import Arm, JointConverter
@@ -32,23 +36,24 @@ from so101_deploy.hardware.bus import BusConfig, FeetechBus
 from so101_deploy.hardware.calibration_file import load_calibration, locate_calibration
 from so101_deploy.hardware.camera import Camera, CameraConfig
 from so101_deploy.hardware.errors import CameraError, HardwareError, MotorStatusError
+from so101_deploy.runtime.judges import JudgeError
 from so101_deploy.runtime.rate import Rate
 from so101_deploy.runtime.safety import (
     BusFailureCounter,
     SafetyConfig,
     SafetyFilter,
     StaleFrameWatchdog,
+    TorqueWatchdog,
     ramp,
 )
+from so101_deploy.runtime.stop import Stop, StopSignals
 from so101_deploy.runtime.telemetry import Telemetry, TickRecord
+
+__all__ = ["RunConfig", "RunResult", "Runner", "StartupError", "Stop"]
 
 
 class StartupError(RuntimeError):
     """Refused before any motion (bad calibration, contract/camera mismatch...): exit code 2."""
-
-
-class Stop(Exception):
-    """Raised by a signal handler to end the run cleanly (torque off)."""
 
 
 @dataclass
@@ -82,6 +87,7 @@ class RunResult:
 class EpisodeJudge(Protocol):
     """Where episode resets and success come from: the twin's control endpoint, or the operator."""
 
+    def probe(self, episodes: int) -> None: ...
     def reset(self, episode: int) -> None: ...
     def success(self) -> bool: ...
     def finish(self, episode: int) -> bool: ...
@@ -108,10 +114,14 @@ class Runner:
         config: RunConfig,
         judge: EpisodeJudge | None = None,
         log: Callable[[str], None] = print,
+        stop: StopSignals | None = None,
     ):
         self.config = config
         self.judge = judge
         self.log = log
+        self.stop = stop  # the CLI's signal handlers; shielded before the shutdown
+        self.progress: dict | None = None  # the episode under way: what an interrupted run reports
+        self.telemetry = Telemetry(None)  # replaced by the --out one once the start-up checks pass
         self.bus: FeetechBus | None = None
         self.camera: Camera | None = None
         self.torque = False
@@ -122,10 +132,18 @@ class Runner:
         """Everything that can refuse the run, before any motion."""
         cfg = self.config
         try:
-            self.policy = OnnxPolicy(cfg.policy)
-        except ContractError as exc:
+            self.bus_config = BusConfig(port=cfg.port, packet_timeout_ms=cfg.packet_timeout_ms)
+            self.bus_config.validate()
+        except ValueError as exc:
             raise StartupError(str(exc)) from None
+        try:
+            self.policy = OnnxPolicy(cfg.policy)  # validates the contract (PolicyContract.validate)
+        except ContractError as exc:
+            raise StartupError(
+                f"{cfg.policy}: {exc}" if str(cfg.policy) not in str(exc) else str(exc)
+            ) from None
         contract = self.policy.contract
+        self._check_arm_model(contract)
         self.params = ControllerParams.from_action_spec(contract.action)
         self.kinematics = ArmKinematics(arm_mjcf_path())
         calibration_path = resolve_calibration(cfg.calibration)
@@ -153,6 +171,10 @@ class Runner:
                 ) from None
             self.rectifier = FrameRectifier(cam_cal)
             width, height = cam_cal.image_width, cam_cal.image_height
+            try:
+                crop_box(height, width, image_spec)
+            except ContractError as exc:
+                raise StartupError(f"{exc} (camera calibration {cam_cal_path})") from None
         self.camera_config = CameraConfig(source=cfg.camera, width=width, height=height, fps=0)
         try:
             self.io = PolicyIO(contract, image_spec)
@@ -169,7 +191,51 @@ class Runner:
             ee_height=self._lowest_tip_height,
             joint_names=self.convert.names,
         )
+        if self.judge is not None:
+            try:
+                self.judge.probe(cfg.episodes)
+            except JudgeError as exc:
+                raise StartupError(f"{exc}; is the twin running? pass the control_url it printed") from None
         self.log(f"policy {cfg.policy}: {contract.summary()}")
+
+    def _check_arm_model(self, contract: PolicyContract) -> None:
+        """The policy was trained on this very arm model (joint ranges, link lengths, camera mount)."""
+        if not contract.arm_model_sha256:
+            self.log(
+                f"warning: {self.config.policy} records no arm-model hash; cannot check it was trained on this arm"
+            )
+            return
+        local = arm_mjcf_path()
+        digest = file_sha256(local)
+        if digest != contract.arm_model_sha256:
+            raise StartupError(
+                f"policy was trained on arm model {contract.arm_model} sha256 {contract.arm_model_sha256[:12]}..., "
+                f"this install's {local.name} is {digest[:12]}...: export the policy from a matching install"
+            )
+
+    def _check_first_step(self, image: np.ndarray) -> None:
+        """One policy step on the camera's first frame and a zero joint reading, nothing sent: a frame the crop
+        does not fit, a low-dim input of the wrong size or a graph that fails or gives the wrong shape is
+        refused now, not after torque on."""
+        contract = self.policy.contract
+        try:
+            inputs = self.io.observe(
+                self.rectifier(image) if self.rectifier else image, np.zeros(len(contract.joint_names))
+            )
+        except (ContractError, CameraCalibrationError) as exc:
+            raise StartupError(f"camera {self.config.camera}: {exc}") from None
+        finally:
+            self.io.reset()
+        try:
+            out = self.policy.run(inputs.rgb[None], inputs.low_dim[None])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many private types
+            raise StartupError(f"{self.config.policy}: a first inference failed: {str(exc)[:200]}") from None
+        want = contract.action.size * contract.action.chunk_length
+        if out.shape != (1, want) or not np.all(np.isfinite(out)):
+            raise StartupError(
+                f"{self.config.policy}: a first inference gave shape {out.shape} "
+                f"(finite: {bool(np.all(np.isfinite(out)))}); the contract says (1, {want}), finite"
+            )
 
     def _calibrated_limits(self) -> tuple[np.ndarray, np.ndarray]:
         """The calibrated range of every joint, in sim radians (a sign of -1 swaps its ends)."""
@@ -183,8 +249,7 @@ class Runner:
         return float(tool[2])
 
     def connect(self) -> None:
-        cfg = self.config
-        self.bus = FeetechBus(BusConfig(port=cfg.port, packet_timeout_ms=cfg.packet_timeout_ms))
+        self.bus = FeetechBus(self.bus_config)
         self.bus.open()
         self.bus.connect()
         self.arm = Arm(self.bus, self.convert.calibration)
@@ -197,57 +262,87 @@ class Runner:
             )
         self.bus.configure()
         self.camera = Camera(self.camera_config).start()
+        self._check_first_step(self.camera.latest(max_age_s=float("inf")).image)
 
     # -- the run ----------------------------------------------------------------------------------------------
     def run(self, confirm: Callable[[str], bool] = lambda _: True) -> RunResult:
+        outcome = _Outcome()
+        try:
+            self._drive(confirm, outcome)
+        except Stop as exc:  # landed in the instant between the run's end and its (finished) shutdown
+            outcome.code, outcome.reason = exc.exit_code, _interrupted(exc)
         cfg = self.config
-        telemetry = Telemetry(cfg.out_dir or None)
-        episodes: list[dict] = []
-        code, reason = 0, "done"
+        if self.progress is not None:  # an episode cut short still counts, as interrupted
+            outcome.episodes.append({**self.progress, "success": False, "stopped": outcome.reason})
+            self.progress = None
+        if cfg.save_frames and cfg.out_dir and self.frames:
+            self._save_frames(Path(cfg.out_dir) / "frames.npz")
+        episodes = outcome.episodes
+        successes = [e["success"] for e in episodes]
+        extra = {
+            "exit_code": outcome.code,
+            "reason": outcome.reason,
+            "episodes": len(episodes),
+            "interrupted_episodes": sum(1 for e in episodes if e.get("interrupted")),
+            "successes": int(sum(successes)),
+            "success_rate": float(np.mean(successes)) if successes else 0.0,
+            "signals": list(self.stop.received) if self.stop else [],
+        }
+        if outcome.error_trace and cfg.out_dir and self.telemetry.out_dir:
+            (self.telemetry.out_dir / "error.txt").write_text(outcome.error_trace)
+        summary = self.telemetry.close(extra=extra)
+        return RunResult(outcome.code, outcome.reason, episodes, summary)
+
+    def _drive(self, confirm: Callable[[str], bool], outcome: _Outcome) -> None:
+        """Start-up checks, torque on, the episodes; every ending maps to (code, reason) and then the shutdown."""
+        cfg = self.config
         try:
             self.prepare()
             self.connect()
+            if not cfg.dry_run and not confirm("Torque on and move the arm to its start pose?"):
+                raise StartupError("not confirmed by the operator")
+            # Only a run that passed every start-up check leaves a telemetry folder behind.
+            self.telemetry = Telemetry(cfg.out_dir or None)
             if not cfg.dry_run:
-                if not confirm("Torque on and move the arm to its start pose?"):
-                    raise StartupError("not confirmed by the operator")
+                self.torque = True  # set first: a stop during torque_on still ends with torque off
                 self.bus.torque_on()
-                self.torque = True
             for episode in range(cfg.episodes):
                 if self.judge is not None:
                     self.judge.reset(episode)
                 self._move_to_start()
-                result = self._episode(episode, telemetry)
-                episodes.append(result)
+                result = self._episode(episode, self.telemetry)
+                self.progress = None
+                outcome.episodes.append(result)
                 self.log(
                     f"episode {episode}: {result['steps']} steps, success={result['success']}"
                     + (f", stopped: {result['stopped']}" if result.get("stopped") else "")
                 )
                 if result.get("stopped"):
-                    code, reason = 1, result["stopped"]
+                    outcome.code, outcome.reason = 1, result["stopped"]
                     break
-            if code == 0 and cfg.return_to_rest and self.torque:
+            if outcome.code == 0 and cfg.return_to_rest and self.torque:
                 self._move_to(self._rest_pose())
         except StartupError as exc:
-            code, reason = 2, str(exc)
+            outcome.code, outcome.reason = 2, str(exc)
+        except JudgeError as exc:
+            outcome.code, outcome.reason = 1, f"twin judge failed: {exc}"
         except (CameraError, HardwareError) as exc:
-            code, reason = (2, str(exc)) if not episodes and not self.torque else (1, str(exc))
-        except (Stop, KeyboardInterrupt):
-            code, reason = 130, "interrupted: stopped, torque off"
+            started = outcome.episodes or self.torque or self.progress is not None
+            outcome.code, outcome.reason = (1 if started else 2), str(exc)
+        except Stop as exc:
+            outcome.code, outcome.reason = exc.exit_code, _interrupted(exc)
+        except KeyboardInterrupt:  # a library caller without StopSignals
+            outcome.code, outcome.reason = 130, "interrupted: stopped, torque off"
+        except Exception as exc:  # noqa: BLE001 - a bug must still end named, with torque off and a summary
+            outcome.code = 1
+            outcome.reason = f"internal error, stopped with torque off: {type(exc).__name__}: {exc}"
+            outcome.error_trace = traceback.format_exc()
         finally:
-            self._shutdown()
-        if cfg.save_frames and cfg.out_dir and self.frames:
-            self._save_frames(Path(cfg.out_dir) / "frames.npz")
-        successes = [e["success"] for e in episodes]
-        summary = telemetry.close(
-            extra={
-                "exit_code": code,
-                "reason": reason,
-                "episodes": len(episodes),
-                "successes": int(sum(successes)),
-                "success_rate": float(np.mean(successes)) if successes else 0.0,
-            }
-        )
-        return RunResult(code, reason, episodes, summary)
+            try:
+                if self.stop is not None:
+                    self.stop.shield()
+            finally:
+                self._shutdown()
 
     def _save_frames(self, path: Path) -> None:
         """What the camera delivered and what the policy saw, per policy step (for sim/real comparisons)."""
@@ -261,14 +356,17 @@ class Runner:
             )
 
     def _shutdown(self) -> None:
-        if self.bus is not None:
+        """Torque off (bounded: one sync write, then each motor acknowledged), close the port, stop the camera."""
+        bus, self.bus = self.bus, None
+        if bus is not None:
             try:
-                self.bus.torque_off(raise_errors=False)
+                bus.torque_off(raise_errors=False)
             finally:
-                self.bus.close(torque_off=False)
+                bus.close(torque_off=False)
                 self.torque = False
-        if self.camera is not None:
-            self.camera.stop()
+        camera, self.camera = self.camera, None
+        if camera is not None:
+            camera.stop()
 
     def _home_pose(self) -> np.ndarray:
         return home_pose(self.kinematics, self.params)
@@ -294,6 +392,7 @@ class Runner:
         rate = Rate(contract.control_hz)
         watchdog = StaleFrameWatchdog(cfg.safety)
         failures = BusFailureCounter(cfg.safety)
+        torque_watch = TorqueWatchdog(cfg.safety, contract.control_hz)
         self.io.reset()
         q = self.arm.read_rad()
         # What the servos hold now; like the sim's targets, it is also the controller's reference.
@@ -306,9 +405,18 @@ class Runner:
                 tick=tick, t=tick_start - t0, episode=episode, period_ms=(tick_start - last_tick) * 1e3
             )
             last_tick = tick_start
+            self.progress = {"episode": episode, "steps": tick + 1, "interrupted": True}
             # joints: one sync read
             t = time.perf_counter()
             try:
+                if self.torque and torque_watch.due(tick):
+                    dropped = torque_watch.dropped(self.bus.torque_enabled())
+                    if dropped:
+                        stopped = (
+                            f"torque dropped on {', '.join(dropped)} while driving (another program on the bus, "
+                            "a servo protection, or a power dip): stopped"
+                        )
+                        break
                 q = self.arm.read_rad()
                 failures.ok()
             except MotorStatusError:
@@ -372,3 +480,15 @@ class Runner:
         if self.judge is not None and not stopped:
             success = self.judge.finish(episode) or success
         return {"episode": episode, "steps": tick + 1, "success": bool(success), "stopped": stopped}
+
+
+@dataclass
+class _Outcome:
+    code: int = 0
+    reason: str = "done"
+    episodes: list[dict] = field(default_factory=list)
+    error_trace: str = ""
+
+
+def _interrupted(stop: Stop) -> str:
+    return f"interrupted by {stop.name}: stopped, torque off"

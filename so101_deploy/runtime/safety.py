@@ -2,8 +2,8 @@
 
 Order matters: clamp to the joint limits first (a target outside them is never meaningful), then bound the
 change per tick (a policy glitch becomes a small step, not a jump), then check the end effector stays above the
-table by forward kinematics (if the step would go below, hold instead). Watchdogs turn stale camera frames and
-repeated bus failures into holds and stops.
+table by forward kinematics (if the step would go below, hold instead). Watchdogs turn stale camera frames,
+repeated bus failures and torque that dropped under the run into holds and stops.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class SafetyConfig:
     max_bus_failures: int = 5  # consecutive failed bus transactions -> torque off, exit non-zero
     gripper_torque_limit: int = 500  # Max_Torque_Limit / Torque_Limit written to the gripper (of 1000)
     start_pose_speed_rad_s: float = 0.3  # slow move to the start pose
+    torque_check_period_s: float = 0.5  # how often Torque_Enable is read back while driving
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,19 @@ class BusFailureCounter:
         self.consecutive += 1
         self.last_error = str(error)
         return self.consecutive >= self.config.max_bus_failures
+
+
+class TorqueWatchdog:
+    """Reads back Torque_Enable now and then: torque switched off under a run (another program on the bus, a
+    servo's own protection, a brown-out) would otherwise go unnoticed, the run reporting `done` on a limp arm."""
+
+    def __init__(self, config: SafetyConfig, control_hz: float):
+        self.every = max(1, round(config.torque_check_period_s * control_hz))
+
+    def due(self, tick: int) -> bool:
+        return tick % self.every == 0
+
+    @staticmethod
+    def dropped(enabled: dict[str, bool]) -> list[str]:
+        """Names of the motors whose torque is off."""
+        return [name for name, on in enabled.items() if not on]
