@@ -10,7 +10,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendo
 from typer.core import TyperGroup
 
 from so101_deploy import __version__
-from so101_deploy.commands import calibrate, doctor, export, run, train, twin
+from so101_deploy.commands import calibrate, doctor, export, run, torque_off, train, twin
 from so101_deploy.commands import eval as eval_command
 
 
@@ -68,7 +68,7 @@ def main(
     """so101: one CLI from simulation to the real arm."""
 
 
-for _module in (doctor, train, eval_command, export, run, twin, calibrate):
+for _module in (doctor, train, eval_command, export, run, torque_off, twin, calibrate):
     _module.register(app)
 
 if __name__ == "__main__":

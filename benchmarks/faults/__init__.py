@@ -1,0 +1,1 @@
+"""Fault cases for benchmarks/fault_matrix.py, one module per area (run, train, inputs)."""
