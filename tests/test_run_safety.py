@@ -52,9 +52,14 @@ def _args(twin, policy, out, *extra):
 
 
 def _start(twin, policy, out, *extra):
-    """A real `so101 run` process, returned once it drives the arm (torque on, goals being written)."""
+    """A real `so101 run` process, returned once it drives the arm (torque on, goals being written).
+
+    A 100 ms packet timeout (unless ``extra`` sets one): on a loaded CI machine the twin's emulator thread can
+    miss the default 20 ms during the handshake, which is not what these tests are about.
+    """
+    timeout = [] if "--packet-timeout-ms" in extra else ["--packet-timeout-ms", "100"]
     proc = subprocess.Popen(
-        [str(SO101), *_args(twin, policy, out, "--max-steps", "5000", *extra)],
+        [str(SO101), *_args(twin, policy, out, "--max-steps", "5000", *timeout, *extra)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

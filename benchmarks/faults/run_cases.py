@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _twin_rig import one_clear_line, rig
+from ._twin_rig import one_clear_line, rig
 
 Result = dict
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from so101_deploy.numeric_options import (
     MAX_EPISODES,
@@ -140,12 +141,12 @@ def _report(console: Console, result, out_dir: Path | None, as_json: bool) -> No
             )
     colour = "green" if result.exit_code == 0 else "red"
     if result.exit_code == 2:  # refused before any motion: one line, nothing written
-        _say(console, f"[red]error:[/] {result.reason}")
+        _say(console, f"[red]error:[/] {escape(result.reason)}")
     else:
         interrupted = sum(1 for e in result.episodes if e.get("interrupted"))
         _say(
             console,
-            f"[{colour}]{result.reason}[/] - {len(result.episodes)} episode(s)"
+            f"[{colour}]{escape(result.reason)}[/] - {len(result.episodes)} episode(s)"
             + (f" ({interrupted} interrupted)" if interrupted else "")
             + f", {sum(e['success'] for e in result.episodes)} success(es); telemetry in {out_dir}",
         )

@@ -49,7 +49,15 @@ class TwinJudge:
         try:
             reply = call()
         except (OSError, RuntimeError, ValueError, http.client.HTTPException) as exc:  # timeouts are OSErrors
-            raise JudgeError(f"twin control endpoint {self.client.url} failed on {route}: {exc}") from None
+            where = (
+                ""
+                if self.client.url in str(exc)
+                else f"twin control endpoint {self.client.url} failed on {route}: "
+            )
+            hint = (
+                "; is the twin running? pass the control_url it printed" if isinstance(exc, OSError) else ""
+            )
+            raise JudgeError(f"{where}{exc}{hint}") from None
         if not isinstance(reply, dict):
             raise JudgeError(
                 f"twin control endpoint {self.client.url} sent {type(reply).__name__} on {route}"

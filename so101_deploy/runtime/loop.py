@@ -195,7 +195,7 @@ class Runner:
             try:
                 self.judge.probe(cfg.episodes)
             except JudgeError as exc:
-                raise StartupError(f"{exc}; is the twin running? pass the control_url it printed") from None
+                raise StartupError(str(exc)) from None
         self.log(f"policy {cfg.policy}: {contract.summary()}")
 
     def _check_arm_model(self, contract: PolicyContract) -> None:
