@@ -223,18 +223,20 @@ class Runner:
                 self.rectifier(image) if self.rectifier else image, np.zeros(len(contract.joint_names))
             )
         except (ContractError, CameraCalibrationError) as exc:
-            raise StartupError(f"camera {self.config.camera}: {exc}") from None
+            self.io.reset()
+            raise StartupError(f"{exc} (a first policy step on camera {self.config.camera})") from None
+        try:
+            out = self.policy.run(inputs.rgb[None], inputs.low_dim[None])[0]
+            self.io.load(out)  # the action schedule takes the output apart as the loop will
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many private types
+            raise StartupError(
+                f"{self.config.policy}: a first policy step failed: {str(exc)[:200]}"
+            ) from None
         finally:
             self.io.reset()
-        try:
-            out = self.policy.run(inputs.rgb[None], inputs.low_dim[None])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many private types
-            raise StartupError(f"{self.config.policy}: a first inference failed: {str(exc)[:200]}") from None
-        want = contract.action.size * contract.action.chunk_length
-        if out.shape != (1, want) or not np.all(np.isfinite(out)):
+        if not np.all(np.isfinite(out)):
             raise StartupError(
-                f"{self.config.policy}: a first inference gave shape {out.shape} "
-                f"(finite: {bool(np.all(np.isfinite(out)))}); the contract says (1, {want}), finite"
+                f"{self.config.policy}: a first policy step gave non-finite actions {out.tolist()}"
             )
 
     def _calibrated_limits(self) -> tuple[np.ndarray, np.ndarray]:
