@@ -77,7 +77,10 @@ def _connect(port: str, packet_timeout_ms: float):
     from so101_deploy.hardware.bus import BusConfig, FeetechBus
     from so101_deploy.hardware.errors import HardwareError, PortError
 
-    bus = FeetechBus(BusConfig(port=port, packet_timeout_ms=packet_timeout_ms))
+    try:
+        bus = FeetechBus(BusConfig(port=port, packet_timeout_ms=packet_timeout_ms))
+    except ValueError as exc:  # a packet timeout that is NaN, infinite or out of range
+        raise _fail(str(exc), 2) from None
     try:
         bus.connect()
     except PortError as exc:
@@ -481,10 +484,10 @@ def setup_motors(
     config = MotorSetupConfig(
         baud_codes=dict(BAUD_RATE_CODES), target_baud=baud, expected_model=STS3215_MODEL_NUMBER
     )
-    probe = open_bus(baud, {"probe": 1})
-    try:  # a wrong --port is bad input: say so before asking for any motor
+    try:  # a wrong --port or packet timeout is bad input: say so before asking for any motor
+        probe = open_bus(baud, {"probe": 1})
         probe.open()
-    except PortError as exc:
+    except (PortError, ValueError) as exc:
         raise _fail(str(exc), 2) from None
     probe.close(torque_off=False)
     for name in names:
