@@ -272,3 +272,21 @@ def test_after_sigkill_torque_off_releases_every_servo(clean_twin, smoke_policy,
     assert result.exit_code == 0, result.output
     assert not any(clean_twin.torque_enabled().values())
     assert result.output.count("torque off") == 6
+
+
+# -- a bug in the loop still ends named, with torque off, a summary and its traceback -------------------------
+def test_a_bug_after_torque_on_ends_named_with_torque_off(clean_twin, smoke_policy, tmp_path):
+    class Buggy(Runner):
+        def _lowest_tip_height(self, q):  # called by the safety filter on every tick
+            raise ZeroDivisionError("a bug in the loop")
+
+    config = RunConfig(
+        policy=str(smoke_policy), port=clean_twin.port, camera=clean_twin.camera_url,
+        calibration=str(clean_twin.calibration_path), max_steps=50, start_pose="hold", out_dir=str(tmp_path),
+    )  # fmt: skip
+    result = Buggy(config, judge=TwinJudge(clean_twin.control_url), log=lambda _: None).run()
+    assert result.exit_code == 1
+    assert result.reason == "internal error, stopped with torque off: ZeroDivisionError: a bug in the loop"
+    assert not any(clean_twin.torque_enabled().values())
+    assert "ZeroDivisionError" in (tmp_path / "error.txt").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())["interrupted_episodes"] == 1

@@ -8,7 +8,6 @@ servos' torque is read back from the twin's emulator.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import os
 import signal
 import subprocess
@@ -35,13 +34,14 @@ class TwinRig:
         from sim.config import EnvConfig
 
         from policies.contract import contract_for_env
-        from policies.drqv2.agent import DrQV2Agent, ObsSpec
+        from policies.drqv2.agent import ObsSpec
         from policies.drqv2.config import AgentConfig
+        from policies.drqv2.fast import build_agent
         from policies.export import export_policy
 
-        contract = contract_for_env(dataclasses.replace(EnvConfig()))
+        contract = contract_for_env(EnvConfig())
         spec = ObsSpec(contract.image.stacked_shape, contract.low_dim_size, 1, contract.action.size)
-        agent = DrQV2Agent(spec, AgentConfig(), device="cpu", seed=0)
+        agent = build_agent(spec, AgentConfig(), device="cpu", seed=0)
         agent.train(False)
         return export_policy(agent.policy, contract, path).path
 

@@ -290,8 +290,11 @@ class Runner:
             "success_rate": float(np.mean(successes)) if successes else 0.0,
             "signals": list(self.stop.received) if self.stop else [],
         }
-        if outcome.error_trace and cfg.out_dir and self.telemetry.out_dir:
-            (self.telemetry.out_dir / "error.txt").write_text(outcome.error_trace)
+        if outcome.error_trace:  # a bug: its traceback beside the telemetry, or here if there is none yet
+            if self.telemetry.out_dir:
+                (self.telemetry.out_dir / "error.txt").write_text(outcome.error_trace)
+            else:
+                self.log(outcome.error_trace)
         summary = self.telemetry.close(extra=extra)
         return RunResult(outcome.code, outcome.reason, episodes, summary)
 
