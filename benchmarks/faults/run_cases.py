@@ -200,9 +200,9 @@ def cases() -> list[tuple[str, Callable[[], Result]]]:
         ("servo_dies_timeout_20ms", _servo_dies("20", ctrl_c=False)),
         ("servo_dies_timeout_500ms", _servo_dies("500", ctrl_c=False)),
         ("servo_dies_then_ctrl_c_burst", _servo_dies("200", ctrl_c=True)),
-        ("packet_timeout_nan", _refused(["--packet-timeout-ms", "nan"], "packet timeout")),
-        ("packet_timeout_inf", _refused(["--packet-timeout-ms", "inf"], "packet timeout")),
-        ("packet_timeout_negative", _refused(["--packet-timeout-ms", "-5"], "packet timeout")),
+        ("packet_timeout_nan", _refused(["--packet-timeout-ms", "nan"], "packet", "nan")),
+        ("packet_timeout_inf", _refused(["--packet-timeout-ms", "inf"], "packet", "inf")),
+        ("packet_timeout_negative", _refused(["--packet-timeout-ms", "-5"], "packet", "-5")),
         ("contract_bgr", _refused([], "color_order", policy=_contract(_set("image", color_order="BGR")))),
         (
             "contract_hwc_no_norm",
