@@ -11,11 +11,12 @@ from sim.randomize import RandomizationConfig
 class WristCameraConfig:
     """Wrist camera mount on the fixed-jaw (``gripper``) body; calibration overwrites these with measured values."""
 
-    # Default chosen so that with the gripper open (0.8 rad) both fingertips and a cube 3 cm below them stay
-    # inside the 60 deg view during a top-down approach (docs/simulation.md, docs/wrist_view.png).
-    pos: tuple[float, float, float] = (0.02, 0.05, -0.02)  # metres, in the gripper body frame
-    euler: tuple[float, float, float] = (-0.5, -0.1, 0.0)  # radians, MuJoCo xyz euler, gripper body frame
-    fovy: float = 60.0  # degrees
+    # MuJoCo Menagerie's model of the SO-101 camera mount (robotstudio_so101/so101.xml, ``wrist_cam`` on a
+    # ``camera_mount`` body with the identity pose inside ``gripper``, whose frame is the same as ours: same
+    # parent pose, same fixed-jaw mesh placement). docs/simulation.md says what it sees and why fovy stays 60.
+    pos: tuple[float, float, float] = (0.0, 0.055, -0.045)  # metres, in the gripper body frame
+    euler: tuple[float, float, float] = (-0.57, 0.0, 0.0)  # radians, MuJoCo xyz euler, gripper body frame
+    fovy: float = 60.0  # degrees: the square crop the policy sees (the real frame is cropped to it)
     calibration_file: str = ""  # optional camera calibration JSON whose sim fovy/pose override the above
 
 
