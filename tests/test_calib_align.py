@@ -147,3 +147,21 @@ def test_the_cma_fallback_alone_finds_the_basin(twin):
     assert result.after.score > result.before.score + 0.3
     err = np.array(result.offset[:6]) - np.array(OFFSET)
     assert np.abs(err[:3]).max() < 0.004 and np.degrees(np.abs(err[3:])).max() < 3.0, err
+
+
+def test_a_solution_at_a_search_bound_is_reported():
+    """The real view is the sim's own at a mount 2 cm further along x; with a +-1 cm bound on dx the solve
+    ends at that bound and says so (a value there is a limit, not a measurement); with the default bounds
+    it does not."""
+    from calibration.align import Observation, SimWristView, solve
+
+    start = SimCameraPose()
+    views = [np.array([0.0, 0.0, 0.0, 1.2, 1.57, g]) for g in (0.0, 0.3)]
+    with SimWristView() as view:
+        view.set_pose(pose_with_offset(start, (0.02, 0, 0, 0, 0, 0)))
+        obs = [Observation(joints, view.full(joints)) for joints in views]
+        tight = AlignConfig(solve_fovy=False, bounds=(0.01, 0.03, 0.03, 0.3, 0.3, 0.3, 6.0), time_budget_s=30)
+        result = solve(view, obs, start, tight)
+        assert "dx_m" in result.at_bounds and result.offset[0] == pytest.approx(0.01)
+        wide = solve(view, obs, start, AlignConfig(solve_fovy=False, time_budget_s=30))
+        assert wide.at_bounds == () and wide.offset[0] == pytest.approx(0.02, abs=0.001), wide.offset

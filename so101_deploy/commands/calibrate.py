@@ -779,6 +779,7 @@ def align(
     import numpy as np
 
     from calibration.align import (
+        OFFSET_NAMES,
         AlignConfig,
         AlignmentError,
         SimWristView,
@@ -875,6 +876,7 @@ def align(
                     renders=result.renders,
                     method=result.method,
                     seconds=round(result.seconds, 2),
+                    at_bounds=list(result.at_bounds),
                 )
                 updated = apply_solution(cam_cal, result.pose)
                 updated.save(cam_file)
@@ -885,6 +887,14 @@ def align(
                     f"{o[0] * 1000:+.1f} {o[1] * 1000:+.1f} {o[2] * 1000:+.1f} mm, "
                     f"{np.degrees(o[3]):+.1f} {np.degrees(o[4]):+.1f} {np.degrees(o[5]):+.1f} deg, fovy {o[6]:+.1f} deg"
                 )
+                if result.at_bounds:
+                    bounds = dict(zip(OFFSET_NAMES, config.bounds, strict=True))
+                    console.print(
+                        "[yellow]warning:[/] solved at the search bound for "
+                        + ", ".join(f"{n} (+-{bounds[n]:g})" for n in result.at_bounds)
+                        + ": the real mount may lie beyond it; check the overlays, measure the camera mount "
+                        "and set env.wrist_camera, then align again from there"
+                    )
                 console.print(
                     f"saved the mount in [bold]{cam_file}[/] (sim_camera): train with "
                     f"env.wrist_camera.calibration_file={cam_file} so the sim camera sits where the real one does"
