@@ -123,7 +123,8 @@ def test_solve_recovers_a_mount_offset_put_into_the_twin(twin, tmp_path):
 
 def test_the_cma_fallback_alone_finds_the_basin(twin):
     """With the edge ICP switched off, the CMA-ES search that rescues a lost ICP must get close on its own."""
-    from calibration.align import Observation, SimWristView, real_view, solve
+    from calibration.align import SimWristView, solve
+    from so101_deploy.commands.calibrate import _capture
     from so101_deploy.hardware.arm import Arm
     from so101_deploy.hardware.bus import BusConfig, FeetechBus
     from so101_deploy.hardware.calibration_file import load_calibration
@@ -135,10 +136,9 @@ def test_the_cma_fallback_alone_finds_the_basin(twin):
         FeetechBus(BusConfig(port=twin.port, packet_timeout_ms=100)) as bus,
         Camera(CameraConfig(source=twin.camera_url, width=320, height=240, fps=0)) as cam,
     ):
-        frame = cam.wait_new(cam.wait_new(timeout_s=5).index, timeout_s=5)
-        obs = Observation(
-            Arm(bus, load_calibration(twin.calibration_path)).read_rad(), real_view(frame.image, cam_cal, 160)
-        )
+        # both jaws in view (the moving one leaves the default mount's view when open), as the CLI's views are
+        obs = _capture(bus, Arm(bus, load_calibration(twin.calibration_path)), cam, cam_cal, 0.3, 160, np)
+        bus.torque_off()
     config = AlignConfig(icp_taus=(), fallback_evals=300)
     start = pose_with_offset(cam_cal.sim_camera, (0.0,) * 6)
     with SimWristView() as view:

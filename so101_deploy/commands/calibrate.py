@@ -721,11 +721,12 @@ def camera(
 
 # -- align -------------------------------------------------------------------------------------------------
 def _parse_gripper_openings(views: int) -> list[float | None]:
-    """None = the pose as it is; otherwise gripper targets (sim radians) from nearly closed to the policy's open
-    (0.8 rad): there both jaws are well in view; wider, the moving jaw leaves it."""
+    """None = the pose as it is; otherwise gripper targets (sim radians) from nearly closed to 0.4 rad: with the
+    default (Menagerie) mount both jaws are in view there; from ~0.45 rad the moving jaw leaves the 60 deg view
+    (docs/simulation.md), and a view of one jaw barely tells a shifted camera from a turned one."""
     if views <= 1:
         return [None]
-    low, high = 0.1, 0.8
+    low, high = 0.1, 0.4
     return [low + (high - low) * i / (views - 1) for i in range(views)]
 
 
