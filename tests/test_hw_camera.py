@@ -9,7 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
-from so101_deploy.hardware.camera import Camera, CameraConfig, CameraMode, parse_v4l2_formats, source_kind
+from so101_deploy.hardware.camera import (
+    CAPTURE_CLOCK,
+    DELIVERY_CLOCK,
+    Camera,
+    CameraConfig,
+    CameraMode,
+    capture_time,
+    parse_v4l2_formats,
+    source_kind,
+)
 from so101_deploy.hardware.errors import CameraModeError, CameraOpenError, CameraStaleError
 from so101_deploy.twin.mjpeg import MjpegServer
 
@@ -61,6 +70,8 @@ def test_looping_file_delivers_rgb_frames_at_its_frame_rate(video):
         assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
         assert 20 < cam.measured_fps < 40
         assert cam.latest().age < 0.2
+        # a file's CAP_PROP_POS_MSEC is its position in the file, not a clock: frames carry delivery time
+        assert {f.clock for f in seen} == {DELIVERY_CLOCK} and cam.clock == DELIVERY_CLOCK
         assert (cam.width, cam.height, cam.reported_fps) == (W, H, FPS)
 
 
@@ -102,6 +113,17 @@ def test_sources_that_cannot_open_say_why(tmp_path):
     assert [source_kind(s) for s in sources] == ["device", "device", "device", "file", "stream"]
 
 
+def test_frame_time_comes_from_the_v4l2_capture_clock_when_it_is_one():
+    now = time.monotonic()
+    captured = capture_time("device", (now - 0.045) * 1000, now)  # the kernel stamped it 45 ms ago
+    assert captured == pytest.approx(now - 0.045) and CAPTURE_CLOCK != DELIVERY_CLOCK
+    assert capture_time("device", time.time() * 1000, now) is None  # a wall clock, not the monotonic one
+    assert capture_time("device", (now + 0.5) * 1000, now) is None  # in the future
+    assert capture_time("device", 0.0, now) is None  # OpenCV's answer before the first buffer
+    assert capture_time("stream", (now - 0.01) * 1000, now) is None  # stream/file position, whatever it reads
+    assert capture_time("file", 40.0, now) is None
+
+
 def test_mjpeg_stream_from_a_callable_reads_through_opencv():
     counter = {"n": 0}
 
@@ -117,6 +139,8 @@ def test_mjpeg_stream_from_a_callable_reads_through_opencv():
         assert abs(r - RGB[0]) < 12 and abs(b - RGB[2]) < 12  # JPEG-close, and RGB
         later = cam.wait_new(first.index + 5, timeout_s=2.0)
         assert later.timestamp > first.timestamp and block_index(later.image) != block_index(first.image)
+        # FFmpeg's MJPEG-over-HTTP "position" is a synthetic 25 fps pts (0, 40, 80 ms): delivery time instead
+        assert later.clock == DELIVERY_CLOCK and 0 <= later.age < 1.0
         assert cam.measured_fps > 10
         with urllib.request.urlopen(server.snapshot_url, timeout=5) as resp:
             jpeg = np.frombuffer(resp.read(), np.uint8)

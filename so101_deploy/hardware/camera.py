@@ -7,6 +7,14 @@ servo adapter. The size and frame rate asked for are checked against what the so
 wrong mode fails at start instead of silently feeding the policy another field of view.
 
 The capture object lives and dies in the capture thread; other threads only see finished ``Frame``s.
+
+Frame times. A frame's age should count exposure, USB transfer and decode, not just the time since the
+capture thread got it. For a V4L2 device OpenCV's ``CAP_PROP_POS_MSEC`` is the kernel's buffer timestamp
+(``v4l2_buffer.timestamp``; CLOCK_MONOTONIC for uvcvideo, the clock ``time.monotonic()`` reads on Linux), taken
+when the frame's data arrived from the camera: that is used when it is plausible (not in the future, under
+``CAPTURE_CLOCK_MAX_AGE_S`` old). For the twin's MJPEG stream FFmpeg returns a synthetic 25 fps presentation
+time (0, 40, 80... ms) and for a file its position in the file: neither is a clock, so those frames carry
+their delivery time. ``Frame.clock`` / ``Camera.clock`` say which one a timestamp is (telemetry records it).
 """
 
 from __future__ import annotations
@@ -50,15 +58,33 @@ class CameraConfig:
             raise ValueError("camera.stale_after_s and camera.open_timeout_s must be > 0")
 
 
+CAPTURE_CLOCK = "capture"  # the driver's capture timestamp (V4L2 buffer time), on time.monotonic()'s clock
+DELIVERY_CLOCK = "delivery"  # time.monotonic() when the capture thread got the decoded frame
+CAPTURE_CLOCK_MAX_AGE_S = 1.0  # a driver timestamp older than this at delivery is not the monotonic clock
+
+
 @dataclass(frozen=True)
 class Frame:
     image: np.ndarray  # H x W x 3 uint8, RGB
-    timestamp: float  # time.monotonic() when the frame was captured (delivered, for files)
+    timestamp: float  # time.monotonic() seconds when the frame was captured (``clock`` says how it was taken)
     index: int  # frames delivered since start, from 0
+    clock: str = DELIVERY_CLOCK  # CAPTURE_CLOCK or DELIVERY_CLOCK
 
     @property
     def age(self) -> float:
         return time.monotonic() - self.timestamp
+
+
+def capture_time(kind: str, pos_msec: float, delivered: float) -> float | None:
+    """The driver's capture time of a frame on the ``time.monotonic()`` clock, or None when it gave none.
+
+    ``pos_msec`` is ``CAP_PROP_POS_MSEC`` after the read: a capture clock only for V4L2 devices, and only when
+    it lies in the ``CAPTURE_CLOCK_MAX_AGE_S`` before delivery (a driver on CLOCK_REALTIME fails that).
+    """
+    if kind != "device" or not pos_msec or pos_msec <= 0:
+        return None
+    t = pos_msec / 1000.0
+    return t if 0.0 <= delivered - t <= CAPTURE_CLOCK_MAX_AGE_S else None
 
 
 def source_kind(source: str) -> str:
@@ -81,6 +107,9 @@ class Camera:
         self.loops = 0  # how many times a looping file started over
         self.ended = False  # a non-looping file reached its end
         self.failures = 0  # failed reads since start
+        self.clock = (
+            DELIVERY_CLOCK  # how the newest frame's timestamp was taken (CAPTURE_CLOCK or DELIVERY_CLOCK)
+        )
         self._frame: Frame | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -243,9 +272,11 @@ class Camera:
                         break
                     next_at = max(next_at + period, time.monotonic())
                 now = time.monotonic()
+                captured = capture_time(self.kind, cap.get(cv2.CAP_PROP_POS_MSEC), now)
+                stamp, self.clock = (now, DELIVERY_CLOCK) if captured is None else (captured, CAPTURE_CLOCK)
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 with self._cond:
-                    self._frame = Frame(rgb, now, index)
+                    self._frame = Frame(rgb, stamp, index, self.clock)
                     if last_t is not None:
                         self._intervals = [*self._intervals[-29:], now - last_t]
                     self._cond.notify_all()
