@@ -50,6 +50,7 @@ def test_run_drives_the_twin_end_to_end(twin, smoke_policy, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["episodes"] == 2 and summary["ticks"] == 60
+    assert summary["frame_clock"] == "delivery"  # the twin's MJPEG stream has no capture clock
     assert summary["timings_ms"]["inference_ms"]["n"] == 30  # action repeat 2: one inference per 2 ticks
     assert summary["timings_ms"]["period_ms"]["p50"] == pytest.approx(50.0, abs=5.0)  # the contract's 20 Hz
     assert twin.emulator.count(Instruction.SYNC_WRITE) - writes_before >= 60  # one goal write per tick

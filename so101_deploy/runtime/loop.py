@@ -124,6 +124,9 @@ class Runner:
         self.telemetry = Telemetry(None)  # replaced by the --out one once the start-up checks pass
         self.bus: FeetechBus | None = None
         self.camera: Camera | None = None
+        self.frame_clock: str | None = (
+            None  # the camera's frame clock (it outlives the camera for the summary)
+        )
         self.torque = False
         self.frames: list[tuple[int, int, np.ndarray, np.ndarray]] = []
 
@@ -264,6 +267,7 @@ class Runner:
             )
         self.bus.configure()
         self.camera = Camera(self.camera_config).start()
+        self.frame_clock = self.camera.clock
         self._check_first_step(self.camera.latest(max_age_s=float("inf")).image)
 
     # -- the run ----------------------------------------------------------------------------------------------
@@ -289,6 +293,8 @@ class Runner:
             "successes": int(sum(successes)),
             "success_rate": float(np.mean(successes)) if successes else 0.0,
             "signals": list(self.stop.received) if self.stop else [],
+            # frame_age_ms counts from the driver's capture time ("capture") or from delivery
+            "frame_clock": self.frame_clock,
         }
         if outcome.error_trace:  # a bug: its traceback beside the telemetry, or here if there is none yet
             if self.telemetry.out_dir:
