@@ -40,6 +40,29 @@ class SimCameraPose:
 
 
 @dataclass(frozen=True)
+class MeasuredLatency:
+    """Command -> first visible motion in the wrist camera, measured on the arm (`so101 calibrate latency`).
+
+    ``command_to_capture_ms`` runs from the gripper command to the driver's timestamp of the first frame that
+    shows the jaw move; ``frame_age_ms`` from that timestamp to the frame's delivery to the program. With a
+    capture clock (V4L2) the two split the loop into action and image delay; with the delivery clock (streams,
+    files, the twin) the second is 0 and the first holds both. Training centres its action latency and frame-age
+    randomisation on them (``around_measured_ms`` in sim.randomize.timing).
+    """
+
+    median_ms: float  # command -> first changed frame delivered (the whole loop delay the policy lives with)
+    command_to_capture_ms: float  # median: command -> the changed frame's timestamp
+    frame_age_ms: float  # median: the changed frame's timestamp -> delivery (0 on the delivery clock)
+    min_ms: float
+    max_ms: float
+    iqr_ms: float  # interquartile range of the samples
+    samples_ms: tuple[float, ...]  # command -> delivery, one per repeat
+    frame_period_ms: float  # the camera's measured frame period: the resolution of one sample
+    clock: str  # "capture" (driver timestamp) or "delivery"
+    step_rad: float  # the gripper step that was timed
+
+
+@dataclass(frozen=True)
 class CameraCalibration:
     image_width: int
     image_height: int
@@ -54,6 +77,7 @@ class CameraCalibration:
     fov_v_deg: float  # undistorted vertical FOV of the full frame
     suggested_sim_fovy_deg: float | None = None  # set when the real lens is narrower than the sim camera
     sim_camera: SimCameraPose | None = None
+    latency: MeasuredLatency | None = None  # `so101 calibrate latency`; absent in files written before it
     version: int = CALIBRATION_VERSION
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -110,6 +134,10 @@ class CameraCalibration:
             data["dist_coeffs"] = tuple(data["dist_coeffs"])
             data["crop_center"] = tuple(data["crop_center"])
             data["notes"] = tuple(data.get("notes", ()))
+            lat = data.get("latency")
+            data["latency"] = (
+                MeasuredLatency(**{**lat, "samples_ms": tuple(lat["samples_ms"])}) if lat else None
+            )
             calibration = cls(**data)
         except (TypeError, KeyError, ValueError) as exc:
             raise CameraCalibrationError(f"{path}: missing or unknown keys ({exc})") from None

@@ -19,6 +19,7 @@ from sim.arm_model import arm_mjcf_path
 from sim.config import EnvConfig
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.kinematics import ArmKinematics
+from sim.measured_latency import centre_on_measured
 from sim.randomize import DomainRandomizer
 from sim.render import OverviewRenderer, WristRenderer
 from sim.scene import PhysicsTiming, build_model
@@ -93,7 +94,8 @@ class SO101LiftEnv(gym.Env):
         # Domain randomisation (sim/randomize.py): None when every group is off, so the default path is unchanged.
         self._dr: DomainRandomizer | None = None
         if cfg.randomization.sim_enabled():
-            rand, pixels = cfg.randomization, cfg.obs == "pixels"
+            rand = centre_on_measured(cfg.randomization, cfg.wrist_camera.calibration_file)
+            pixels = cfg.obs == "pixels"
             self._dr = DomainRandomizer(rand, self.model, self.task, self.timing, render=pixels)
         self._dr_seeded = False
         self._reading: np.ndarray | None = None  # the bus's joint reading of this step (randomised only)

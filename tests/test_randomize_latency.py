@@ -1,5 +1,6 @@
 """The latency model (sim/latency_model.py): fitted from the runtime's own telemetry file, drawn by the env."""
 
+import json
 import math
 
 from sim.config import EnvConfig
@@ -101,3 +102,34 @@ def test_per_step_latency_never_reorders_actions():
     assert np.all(np.diff(applied) >= 0)  # in order: a late command never overtakes a later one
     assert lag.min() == 0 and lag.max() >= 2  # 0-120 ms: from at once to over two 50 ms steps late
     env.close()
+
+
+def test_delays_centre_on_the_latency_measured_into_the_camera_calibration(tmp_path):
+    """`so101 calibrate latency` writes command -> capture 110 ms and capture -> delivery 40 ms; a config that
+    asks for +-20 ms around them draws its action latency in 90-130 ms and its frame age in 20-60 ms (0.4-1.2
+    steps at 20 Hz); without the measurement it keeps its own ms."""
+    from sim.config import WristCameraConfig
+    from sim.measured_latency import centre_on_measured
+
+    calib = tmp_path / "camera.json"
+    calib.write_text(
+        json.dumps({"sim_camera": None, "latency": {"command_to_capture_ms": 110.0, "frame_age_ms": 40.0}})
+    )
+    rand = RandomizationConfig(
+        latency=LatencyConfig(enabled=True, ms=(0.0,), around_measured_ms=(-20.0, 20.0)),
+        obs_delay=ObservationDelayConfig(enabled=True, ms=(0.0,), around_measured_ms=(-20.0, 20.0)),
+    )
+    env = SO101LiftEnv(
+        EnvConfig(randomization=rand, wrist_camera=WristCameraConfig(calibration_file=str(calib)))
+    )
+    delays, frames = [], []
+    for seed in range(30):
+        env.reset(seed=seed)
+        delays.append(env._dr.queue.delay * 2.0)  # ms, 2 ms substeps
+        frames.append(env._dr.frames.delay)
+    env.close()
+    assert min(delays) >= 90 and max(delays) <= 130 and np.mean(delays) == pytest.approx(110, abs=8)
+    assert set(frames) <= {0, 1, 2} and 0.5 < np.mean(frames) < 1.1
+    calib.write_text(json.dumps({"sim_camera": None}))  # a calibration made before latency was measured
+    assert centre_on_measured(rand, str(calib)) == rand
+    assert centre_on_measured(rand, "") == rand

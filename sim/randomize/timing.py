@@ -19,27 +19,33 @@ import numpy as np
 class LatencyConfig:
     """Time from an observation to its action reaching the servos, at physics-substep resolution.
 
-    Drawn per episode (or per control step with ``per_step``) from, in order of precedence: ``from_telemetry``
-    (a ``sim.latency_model`` YAML or a runtime ``ticks.jsonl``), ``ms`` (samples in milliseconds), else
-    0..``max_steps`` whole control steps, uniformly."""
+    Drawn per episode (or per control step with ``per_step``) from, in order of precedence: ``around_measured_ms``
+    when ``env.wrist_camera.calibration_file`` holds a measured latency (``sim.measured_latency``),
+    ``from_telemetry`` (a ``sim.latency_model`` YAML or a runtime ``ticks.jsonl``), ``ms`` (samples in
+    milliseconds), else 0..``max_steps`` whole control steps, uniformly."""
 
     enabled: bool = False
     max_steps: int = 0
     ms: tuple[float, ...] = ()
     from_telemetry: str = ""
     per_step: bool = False
+    # (low, high) ms around the measured command -> capture latency (`so101 calibrate latency`), uniformly
+    around_measured_ms: tuple[float, ...] = ()
 
 
 @dataclass
 class ObservationDelayConfig:
     """Age of the camera frame: the image shows the scene this many control steps ago (joint readings stay
-    fresh: a bus read takes ~5 ms). Drawn per episode: ``from_telemetry`` (its frame_age_ms), ``ms``, else
-    0..``max_steps`` steps."""
+    fresh: a bus read takes ~5 ms). Drawn per episode: ``around_measured_ms`` (with a measured latency in
+    ``env.wrist_camera.calibration_file``), ``from_telemetry`` (its frame_age_ms), ``ms``, else 0..``max_steps``
+    steps."""
 
     enabled: bool = False
     max_steps: int = 0
     ms: tuple[float, ...] = ()
     from_telemetry: str = ""
+    # (low, high) ms around the measured capture -> delivery frame age (`so101 calibrate latency`), uniformly
+    around_measured_ms: tuple[float, ...] = ()
 
 
 def delay_samples_ms(ms: Sequence[float], from_telemetry: str, which: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`so101 calibrate servos | camera | align | setup-motors`: where the operator's hands and eyes come in.
+"""`so101 calibrate servos | camera | align | latency | setup-motors`: where the operator's hands and eyes come in.
 
 The procedures live in ``calibration/`` and take callbacks; this module is their console: prompts, the live
 servo table, the camera preview or thumbnails, and turning errors into one line that says what to do
@@ -8,6 +8,7 @@ servo table, the camera preview or thumbnails, and turning errors into one line 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ from so101_deploy.output_paths import output_dir_problem
 
 app = typer.Typer(
     name="calibrate",
-    help="Calibrate the arm: servos (LeRobot-compatible), camera (intrinsics, FOV crop), sim/real alignment.",
+    help="Calibrate the arm: servos (LeRobot-compatible), camera (intrinsics, FOV crop), sim/real alignment, loop latency.",
     no_args_is_help=True,
 )
 console = Console(highlight=False, soft_wrap=True)
@@ -904,6 +905,109 @@ def align(
         raise _fail(str(exc)) from None
     (out_dir / "align_report.json").write_text(json.dumps(report, indent=2))
     console.print(f"overlays and report in {out_dir}/")
+
+
+# -- latency -----------------------------------------------------------------------------------------------
+class _BusGripper:
+    """``calibration.latency.GripperDrive`` on the Feetech bus: the gripper alone, torqued from where it is."""
+
+    def __init__(self, bus, arm) -> None:
+        self.bus, self.arm = bus, arm
+        self.q = arm.read_rad()  # the other joints' angles only feed the conversion; they stay limp
+        bus.configure()
+        bus.write("Goal_Position", "gripper", bus.read("Present_Position", "gripper"))
+        bus.torque_on(["gripper"])
+
+    def move_gripper(self, target_rad: float) -> None:
+        self.q[5] = target_rad
+        self.bus.write_goal_positions({"gripper": self.arm.convert.rad_to_ticks(self.q)["gripper"]})
+
+
+@app.command("latency")
+def latency(
+    port: Annotated[str, PORT_OPTION],
+    camera_source: Annotated[
+        str, typer.Option("--camera", help="Camera index, /dev/videoN, video file or URL.")
+    ],
+    calibration: Annotated[str, typer.Option("--calibration", help=CALIBRATION_HELP)],
+    camera_calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--camera-calibration",
+            help="Camera calibration JSON the result is written into (default: <calibration>_camera.json).",
+        ),
+    ] = None,
+    repeats: Annotated[int, typer.Option("--repeats", "-n", min=1, max=100, help="Timed steps.")] = 7,
+    base: Annotated[
+        float,
+        typer.Option(
+            "--base", min=-0.17, max=1.7, help="Gripper angle between steps (sim rad; jaws in view)."
+        ),
+    ] = 0.1,
+    step: Annotated[
+        float, typer.Option("--step", min=-0.5, max=0.5, help="The timed gripper step (sim rad, not 0).")
+    ] = 0.2,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before moving the gripper.")] = False,
+    packet_timeout_ms: Annotated[float, typer.Option("--packet-timeout-ms", min=1.0, max=1000.0)] = 20.0,
+) -> None:
+    """Time gripper command -> first changed wrist frame; write it into the camera calibration for training."""
+    from calibration.camera_model import CameraCalibration, CameraCalibrationError
+    from calibration.latency import LatencyError, LatencyProbeConfig, measure_latency
+    from so101_deploy.hardware.arm import Arm
+    from so101_deploy.hardware.calibration_file import load_calibration
+    from so101_deploy.hardware.camera import Camera, CameraConfig
+    from so101_deploy.hardware.errors import CalibrationFileError, CameraError, HardwareError
+
+    config = LatencyProbeConfig(base_rad=base, step_rad=step, repeats=repeats)
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise _fail(f"{exc}: give --step a non-zero value", 2) from None
+    servo_file = calibration_file(calibration, must_exist=True)
+    cam_file = camera_calibration or camera_calibration_file(servo_file)
+    try:
+        servo_cal = load_calibration(servo_file)
+        cam_cal = CameraCalibration.load(cam_file)
+    except (CalibrationFileError, CameraCalibrationError) as exc:
+        raise _fail(str(exc), 2) from None
+    if not yes:
+        typer.confirm(f"The gripper will step {repeats + 1} times between {base:.2f} and {base + step:.2f} rad "
+                      "(torque on the gripper only). Continue?", abort=True)  # fmt: skip
+    bus = _connect(port, packet_timeout_ms)
+    try:
+        arm = Arm(bus, servo_cal)
+        cam = Camera(
+            CameraConfig(source=camera_source, width=cam_cal.image_width, height=cam_cal.image_height, fps=0)
+        ).start()
+        try:
+            console.print(
+                f"camera frames stamped at {cam.clock}; timing {repeats} gripper steps of {step:+.2f} rad"
+            )
+            result = measure_latency(
+                _BusGripper(bus, arm), cam, config, on_progress=lambda m: console.print(f"  {m}")
+            )
+        finally:
+            cam.stop()
+            bus.torque_off()
+    except LatencyError as exc:
+        raise _fail(str(exc)) from None
+    except CameraError as exc:
+        raise _fail(str(exc), 2) from None
+    except HardwareError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        bus.close()
+    dataclasses.replace(cam_cal, latency=result).save(cam_file)
+    console.print(
+        f"command -> first changed frame: median [bold]{result.median_ms:.0f} ms[/] (min {result.min_ms:.0f}, "
+        f"max {result.max_ms:.0f}, IQR {result.iqr_ms:.0f} ms over {len(result.samples_ms)} steps; frame period "
+        f"{result.frame_period_ms:.0f} ms, {result.clock} clock: command -> capture "
+        f"{result.command_to_capture_ms:.0f} ms, capture -> delivery {result.frame_age_ms:.0f} ms)"
+    )
+    console.print(
+        f"saved in [bold]{cam_file}[/] (latency): training with env.wrist_camera.calibration_file={cam_file} "
+        "centres its latency randomisation on it (env.randomization.latency/obs_delay.around_measured_ms)"
+    )
 
 
 def _capture(bus, arm, cam, cam_cal, gripper_target, size: int, np):
