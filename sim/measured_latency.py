@@ -44,9 +44,9 @@ def measured_latency_ms(calibration_file: str) -> tuple[float, float] | None:
 
 
 def _around(centre_ms: float, low_high: tuple[float, ...]) -> tuple[float, ...]:
+    if len(low_high) != 2 or low_high[0] > low_high[1]:
+        raise ValueError(f"around_measured_ms must be [low, high] ms with low <= high, got {list(low_high)}")
     low, high = low_high
-    if low > high:
-        raise ValueError(f"around_measured_ms must be (low, high) with low <= high, got {tuple(low_high)}")
     return tuple(
         float(v) for v in np.linspace(max(centre_ms + low, 0.0), max(centre_ms + high, 0.0), SAMPLES)
     )
