@@ -6,6 +6,7 @@ from sim.config import EnvConfig, WristCameraConfig
 from sim.env import SO101LiftEnv
 from sim.render import WristRenderer
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -77,15 +78,28 @@ def test_overview_and_native_wrist_views_for_videos():
     env.close()
 
 
-def test_default_wrist_camera_sees_both_fingertips_and_the_cube_on_approach():
+def test_default_wrist_camera_sees_the_fixed_fingertip_and_the_cube_and_the_moving_one_when_grasping():
+    """The default mount is Menagerie's published one (docs/simulation.md). On a stage-3 approach (gripper open,
+    0.8 rad) it sees the fixed fingertip and the cube; the moving fingertip swings out of the 60 deg view when
+    open and is back in it from the grasp opening down (0.3 rad; the cube is touched at 0.13)."""
+    assert WristCameraConfig().pos == (0.0, 0.055, -0.045) and WristCameraConfig().euler == (-0.57, 0.0, 0.0)
     env = SO101LiftEnv(stage=3, obs="state")
     m, d = env.model, env.data
     cam = m.camera("wrist_cam").id
     tan = np.tan(np.radians(m.cam_fovy[cam]) / 2)
+
+    def in_view(point) -> bool:
+        x, y, z = (point - d.cam_xpos[cam]) @ d.cam_xmat[cam].reshape(3, 3)
+        return bool(z < 0 and max(abs(x), abs(y)) / (-z * tan) < 0.9)  # inside the image, off its border
+
+    gripper = m.jnt_qposadr[m.joint("gripper").id]
     for seed in range(10):
         env.reset(seed=seed)
-        cube = d.qpos[env.task.cube_qadr : env.task.cube_qadr + 3]
-        for point in (d.geom("static_finger_pad").xpos, d.geom("moving_finger_pad").xpos, cube):
-            x, y, z = (point - d.cam_xpos[cam]) @ d.cam_xmat[cam].reshape(3, 3)
-            assert z < 0 and max(abs(x), abs(y)) / (-z * tan) < 0.9  # inside the image, off its border
+        cube = d.qpos[env.task.cube_qadr : env.task.cube_qadr + 3].copy()
+        assert d.qpos[gripper] == pytest.approx(0.8, abs=0.05)
+        assert in_view(d.geom("static_finger_pad").xpos) and in_view(cube)
+        assert not in_view(d.geom("moving_finger_pad").xpos)
+        d.qpos[gripper] = 0.3
+        mujoco.mj_forward(m, d)
+        assert in_view(d.geom("moving_finger_pad").xpos) and in_view(d.geom("static_finger_pad").xpos)
     env.close()
