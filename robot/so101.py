@@ -63,7 +63,8 @@ CTRL_HIGH: tuple[float, ...] = tuple(j.ctrl_high for j in SO101_JOINTS)
 # Gripper angle grows as the moving jaw opens. Measured on so101_new_calib between the fingertip pads:
 # gap ~4 mm at -0.17 (limit), 15 mm at 0, 31 mm at 0.2, 61 mm at 0.6, 75 mm at 0.8, 88 mm at 1.0; a 25 mm
 # cube is touched at ~0.13. Closed is below any cube's contact angle so the servo keeps squeezing (its
-# force limit, not the angle, sets the grip); open 0.8 keeps both fingertips in the wrist camera's view.
+# force limit, not the angle, sets the grip). With the default (Menagerie) wrist-camera mount the moving
+# fingertip is in view only below ~0.45 rad (docs/simulation.md); 0.8 was chosen for an earlier mount.
 GRIPPER_OPEN_RAD = 0.8
 GRIPPER_CLOSED_RAD = -0.1
 

@@ -912,15 +912,18 @@ class _BusGripper:
     """``calibration.latency.GripperDrive`` on the Feetech bus: the gripper alone, torqued from where it is."""
 
     def __init__(self, bus, arm) -> None:
-        self.bus, self.arm = bus, arm
+        from robot.so101 import GRIPPER_JOINT, JOINT_NAMES
+
+        self.bus, self.arm, self.joint = bus, arm, GRIPPER_JOINT
+        self.index = JOINT_NAMES.index(GRIPPER_JOINT)
         self.q = arm.read_rad()  # the other joints' angles only feed the conversion; they stay limp
         bus.configure()
-        bus.write("Goal_Position", "gripper", bus.read("Present_Position", "gripper"))
-        bus.torque_on(["gripper"])
+        bus.write("Goal_Position", self.joint, bus.read("Present_Position", self.joint))
+        bus.torque_on([self.joint])
 
     def move_gripper(self, target_rad: float) -> None:
-        self.q[5] = target_rad
-        self.bus.write_goal_positions({"gripper": self.arm.convert.rad_to_ticks(self.q)["gripper"]})
+        self.q[self.index] = target_rad
+        self.bus.write_goal_positions({self.joint: self.arm.convert.rad_to_ticks(self.q)[self.joint]})
 
 
 @app.command("latency")
@@ -937,18 +940,20 @@ def latency(
             help="Camera calibration JSON the result is written into (default: <calibration>_camera.json).",
         ),
     ] = None,
-    repeats: Annotated[int, typer.Option("--repeats", "-n", min=1, max=100, help="Timed steps.")] = 7,
+    repeats: Annotated[
+        int, numeric_option("--repeats", "-n", kind=int, low=1, high=100, help="Timed gripper steps.")
+    ] = 7,
     base: Annotated[
         float,
-        typer.Option(
-            "--base", min=-0.17, max=1.7, help="Gripper angle between steps (sim rad; jaws in view)."
+        numeric_option(
+            "--base", low=-0.17, high=1.7, help="Gripper angle between steps (sim rad; both jaws in view)."
         ),
     ] = 0.1,
     step: Annotated[
-        float, typer.Option("--step", min=-0.5, max=0.5, help="The timed gripper step (sim rad, not 0).")
+        float, numeric_option("--step", low=-0.5, high=0.5, help="The timed gripper step (sim rad, not 0).")
     ] = 0.2,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before moving the gripper.")] = False,
-    packet_timeout_ms: Annotated[float, typer.Option("--packet-timeout-ms", min=1.0, max=1000.0)] = 20.0,
+    packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
 ) -> None:
     """Time gripper command -> first changed wrist frame; write it into the camera calibration for training."""
     from calibration.camera_model import CameraCalibration, CameraCalibrationError
