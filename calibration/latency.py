@@ -10,8 +10,10 @@ depends on the camera's clock, see ``calibration.camera_model.MeasuredLatency``)
 The jaw region is not assumed: a first, untimed step shows which pixels the jaw's motion changes (it depends
 on the camera mount), and the timed repeats look only there. A frame counts as changed when the mean absolute
 difference there passes ``detect_fraction`` of the full step's difference above the still frames' noise. Each
-sample is quantised to the frame period; a random wait between repeats puts the command at a random phase of
-the camera's frame clock, so the median is not biased by locking onto it.
+sample is quantised to the frame period; a random wait (up to one frame period) before each command puts it
+at a random phase of the camera's frame clock, so the samples spread over that period and their median is
+not locked to one rounding. That spread also means the median includes about half a frame period of waiting
+for the next exposure, as a control loop reading the newest frame does.
 
 Hardware comes in through two small protocols (the CLI adapts the Feetech bus and the OpenCV camera to them),
 so this module imports no hardware code and asks nothing of the user.
@@ -102,10 +104,18 @@ class _Probe:
     def __init__(self, gripper: GripperDrive, camera: FrameSource, config: LatencyProbeConfig, clock) -> None:
         self.gripper, self.camera, self.config, self.clock = gripper, camera, config, clock
         self.last = camera.wait_new(timeout_s=config.timeout_s)
+        self.intervals: list[float] = []  # seconds between consecutive frames seen, for the frame period
 
     def next_frame(self) -> FrameLike:
-        self.last = self.camera.wait_new(self.last.index, timeout_s=self.config.timeout_s)
+        previous = self.last
+        self.last = self.camera.wait_new(previous.index, timeout_s=self.config.timeout_s)
+        if self.last.index == previous.index + 1:
+            self.intervals = [*self.intervals[-29:], self.last.timestamp - previous.timestamp]
         return self.last
+
+    @property
+    def period(self) -> float:
+        return float(np.median(self.intervals)) if self.intervals else 0.0
 
     def settle(self, seconds: float) -> None:
         """Let ``seconds`` pass while keeping up with the frames (the newest one is in ``last`` afterwards)."""
@@ -140,6 +150,7 @@ def measure_latency(
     config: LatencyProbeConfig | None = None,
     on_progress: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> MeasuredLatency:
     """Time gripper command -> first changed wrist frame ``config.repeats`` times; the gripper ends at base."""
     config = config or LatencyProbeConfig()
@@ -174,12 +185,14 @@ def measure_latency(
     threshold = noise + config.detect_fraction * (full - noise)
     say(f"jaw region {mask.mean() * 100:.1f}% of the image; change {full:.1f}, noise {noise:.1f} grey levels")
 
-    to_delivery, to_capture, ages, periods = [], [], [], []
+    to_delivery, to_capture, ages = [], [], []
     gripper.move_gripper(base)
     for i in range(config.repeats):
-        probe.settle(config.settle_s + float(rng.uniform(0.0, 0.1)))  # a random phase of the frame clock
+        probe.settle(config.settle_s)
         reference, _ = probe.still(mask, noise + 0.5 * (threshold - noise))
-        first = probe.last
+        # still() returns just after a frame came in: without this wait every command would sit at the same
+        # phase of the camera's frame clock and the samples would share one rounding instead of averaging it
+        sleep(float(rng.uniform(0.0, probe.period)))
         commanded = clock()
         gripper.move_gripper(stepped)
         while True:
@@ -196,7 +209,6 @@ def measure_latency(
         to_delivery.append((delivered - commanded) * 1000)
         to_capture.append((frame.timestamp - commanded) * 1000)
         ages.append((delivered - frame.timestamp) * 1000)
-        periods.append((frame.timestamp - first.timestamp) / max(frame.index - first.index, 1) * 1000)
         say(f"repeat {i + 1}/{config.repeats}: {to_delivery[-1]:.0f} ms")
         gripper.move_gripper(base)
 
@@ -210,7 +222,7 @@ def measure_latency(
         max_ms=round(float(samples.max()), 2),
         iqr_ms=round(float(q75 - q25), 2),
         samples_ms=tuple(round(float(v), 2) for v in samples),
-        frame_period_ms=round(float(np.median(periods)), 2),
+        frame_period_ms=round(probe.period * 1000, 2),
         clock=str(getattr(camera, "clock", "delivery")),
         step_rad=float(config.step_rad),
     )
