@@ -121,6 +121,20 @@ def test_solve_recovers_a_mount_offset_put_into_the_twin(twin, tmp_path):
     assert AlignConfig().size == 160  # the pixel scale the tolerance above refers to
 
 
+def test_the_cli_warns_and_reports_when_the_mount_lies_beyond_the_search(twin, tmp_path):
+    """The twin's camera turned 0.4 rad in yaw, beyond the +-0.3 rad search: the CLI prints a warning naming the
+    offset at its bound and records it in align_report.json (a value there is a limit, not a measurement)."""
+    TwinClient(twin.control_url).perturb(camera_offset=[0.0, 0.0, 0.0, 0.0, 0.0, 0.4])
+    camera_file = fresh_camera_calibration(tmp_path)
+    result = invoke(*align_args(twin, tmp_path, camera_file, "--solve", "--views", "2", "--yes"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "align_report.json").read_text())
+    assert report["at_bounds"] == ["dyaw_rad"] and report["offset"]["dyaw_rad"] == pytest.approx(
+        0.3, abs=0.01
+    )
+    assert "warning: solved at the search bound for dyaw_rad (+-0.3)" in " ".join(result.output.split())
+
+
 def test_the_cma_fallback_alone_finds_the_basin(twin):
     """With the edge ICP switched off, the CMA-ES search that rescues a lost ICP must get close on its own."""
     from calibration.align import SimWristView, solve
