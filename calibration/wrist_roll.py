@@ -13,8 +13,9 @@ rendering (normalised cross-correlation of blurred grey images, the jaws masked 
 pixels whatever the roll). When a turned hypothesis fits clearly better (by ``margin``) than the read angle,
 the calibration is refused; the message says to home again with the wrist in the documented pose.
 
-No hardware here: the caller moves the arm and grabs the frame (``look``), and renders through a small
-``WristRenderer`` (``calibration.align.SimWristView`` is one).
+No hardware code here: ``check_wrist_roll`` takes a ``look`` callback that moves the arm and grabs the frame;
+``check_wrist_roll_on_arm`` builds it from an ``ArmDrive`` and a camera (``calibration.capture``). Rendering
+goes through a small ``WristRenderer`` (``calibration.align.SimWristView`` is one).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from calibration.camera_model import CameraCalibration
+from calibration.capture import JointReader, capture_view
+from calibration.latency import FrameSource
 from robot.so101 import JOINT_NAMES
 
 WRIST_FLEX = JOINT_NAMES.index("wrist_flex")
@@ -43,6 +47,14 @@ class WristRenderer(Protocol):
     def full(self, joints: np.ndarray, size: int | None = None) -> np.ndarray: ...
 
     def jaws(self, joints: np.ndarray, size: int | None = None) -> np.ndarray: ...
+
+
+class ArmDrive(JointReader, Protocol):
+    """The whole arm, torque on (the CLI adapts the Feetech bus to it)."""
+
+    def move_to(self, goal: np.ndarray) -> None:
+        """Move to ``goal`` (sim radians) at a safe joint speed; return once it has been commanded there."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -141,3 +153,26 @@ def check_wrist_roll(
     prepared as the runtime prepares frames)."""
     joints, image = look(check_pose(home, config))
     return judge_wrist_roll(view, image, joints, config)
+
+
+def check_wrist_roll_on_arm(
+    arm: ArmDrive,
+    camera: FrameSource,
+    calibration: CameraCalibration,
+    view: WristRenderer,
+    home: np.ndarray,
+    config: WristRollCheckConfig = WristRollCheckConfig(),
+) -> WristRollVerdict:
+    """``check_wrist_roll`` on the real arm: to the check pose, a still wrist frame prepared as the runtime
+    prepares frames, then back to where the arm was (the operator left it there) whatever happened."""
+    rest = arm.read_rad()
+
+    def look(goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        arm.move_to(goal)
+        observation = capture_view(arm, camera, calibration, config.size)
+        return observation.joints, observation.image
+
+    try:
+        return check_wrist_roll(look, view, home, config)
+    finally:
+        arm.move_to(rest)
