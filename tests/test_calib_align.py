@@ -138,7 +138,8 @@ def test_the_cli_warns_and_reports_when_the_mount_lies_beyond_the_search(twin, t
 def test_the_cma_fallback_alone_finds_the_basin(twin):
     """With the edge ICP switched off, the CMA-ES search that rescues a lost ICP must get close on its own."""
     from calibration.align import SimWristView, solve
-    from so101_deploy.commands.calibrate import _capture
+    from calibration.capture import capture_view
+    from so101_deploy.commands.calibrate.drives import BusGripper
     from so101_deploy.hardware.arm import Arm
     from so101_deploy.hardware.bus import BusConfig, FeetechBus
     from so101_deploy.hardware.calibration_file import load_calibration
@@ -151,7 +152,8 @@ def test_the_cma_fallback_alone_finds_the_basin(twin):
         Camera(CameraConfig(source=twin.camera_url, width=320, height=240, fps=0)) as cam,
     ):
         # both jaws in view (the moving one leaves the default mount's view when open), as the CLI's views are
-        obs = _capture(bus, Arm(bus, load_calibration(twin.calibration_path)), cam, cam_cal, 0.3, 160, np)
+        arm = Arm(bus, load_calibration(twin.calibration_path))
+        obs = capture_view(arm, cam, cam_cal, 160, gripper=BusGripper(bus, arm), opening_rad=0.3)
         bus.torque_off()
     config = AlignConfig(icp_taus=(), fallback_evals=300)
     start = pose_with_offset(cam_cal.sim_camera, (0.0,) * 6)
