@@ -107,7 +107,6 @@ def align(
         raise fail(f"--out-dir {out_dir}: {problem}", 2)
 
     bus = connect(port, packet_timeout_ms)
-    observations: list = []
     try:
         arm = Arm(bus, servo_cal)
         mismatches = arm.calibration_mismatches()
