@@ -12,8 +12,6 @@ import argparse
 from pathlib import Path
 
 from sim.config import EnvConfig
-from sim.env import SO101LiftEnv
-from sim.pictures import label
 from sim.scene import GROUP_COLLISION
 from sim.task import home_pose
 
@@ -29,6 +27,9 @@ def calibration_pose(out: Path, size: int = 200) -> Path:
     """The servo calibration's homing pose: every arm joint at the model's zero (LeRobot's zero), seen from
     the front-left and from its right, the gripper close up; then the wrist view in the check pose with
     wrist_roll right and a quarter turn off (what ``so101 calibrate servos --verify --camera`` compares)."""
+    # sim.env and sim.pictures need gymnasium, a training extra: calibration/ must import without it.
+    from sim.env import SO101LiftEnv
+    from sim.pictures import label
 
     env = SO101LiftEnv(EnvConfig(stage=0, obs="state"))
     env.reset(seed=0)
