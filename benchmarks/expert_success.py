@@ -13,7 +13,7 @@ import time
 
 import sim  # noqa: F401  (headless GL before mujoco)
 from sim.config import EnvConfig
-from sim.expert import ScriptedLiftExpert
+from sim.tasks.lift import ScriptedLiftExpert
 
 import numpy as np
 

@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 
 from sim.config import EnvConfig
+from sim.poses import home_pose
 from sim.scene import GROUP_COLLISION
-from sim.task import home_pose
 
 import imageio.v3 as iio
 import mujoco

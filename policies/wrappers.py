@@ -26,7 +26,7 @@ import dataclasses
 from typing import Any
 
 from sim.config import EnvConfig
-from sim.env import PRIVILEGED_KEYS, SO101LiftEnv
+from sim.env import SO101LiftEnv
 from sim.randomize import ImageCorruptor, ImageNoiseConfig
 
 import gymnasium as gym
@@ -252,7 +252,7 @@ def wrap_env(env: gym.Env, env_cfg: EnvConfig, contract: PolicyContract | None =
             env = CameraImageNoise(env, env_cfg.randomization.image)
         env = WristImage(env, contract.image)
     env = ConcatDim(env, tuple(k.name for k in contract.low_dim), "low_dim_state")
-    env = ConcatDim(env, PRIVILEGED_KEYS, "privileged_state")
+    env = ConcatDim(env, env.unwrapped.privileged_keys, "privileged_state")  # the task's
     if env_cfg.obs == "pixels":
         env = FrameStack(env, contract.image.frame_stack)
     return env

@@ -76,5 +76,5 @@ TOP_DOWN_WRIST_ROLL_RAD = 1.5708
 
 # Home: tool point here (arm base frame, metres), pointing down, gripper open. `so101 run` moves the arm there
 # before an episode and training starts stage 0 there; the joint angles come from the IK
-# (``sim.task.home_pose``), so a change of arm model moves them with it.
+# (``sim.poses.home_pose``), so a change of arm model moves them with it.
 HOME_TOOL_POSITION_M: tuple[float, float, float] = (0.21, 0.0, 0.085)

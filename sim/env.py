@@ -1,12 +1,14 @@
-"""The raw SO-101 lift environment: one control step per ``step``, one native wrist frame per observation.
+"""The raw SO-101 environment: one control step per ``step``, one native wrist frame per observation.
 
+Generic over the task (``env.task``, looked up in ``sim.tasks``): the task places things, measures, rewards
+and decides success; this env owns the arm, the controller, the cameras and domain randomisation.
 Everything the policy contract decides (crop/resize, frame stacking, action repeat and chunking, time limit)
 lives in the wrappers of ``policies/wrappers.py``; this env only simulates. It keeps what the real arm could
-also measure (``joint_pos``, optionally ``prev_action``) apart from privileged quantities (cube pose, tool
-pose, contacts), which exist only in simulation and are listed in ``PRIVILEGED_KEYS``.
+also measure (``joint_pos``, optionally ``prev_action``) apart from the task's privileged quantities (for lift:
+cube pose, tool pose, contacts), which exist only in simulation and are listed in ``privileged_keys``.
 
-Registered as ``SO101LiftRaw-v0``; the policy-facing ``SO101Lift-v0`` (full wrapper chain) is registered by
-``policies.wrappers``.
+Registered as ``SO101LiftRaw-v0`` (lift by default, any task with ``task=...``); the policy-facing
+``SO101Lift-v0`` (full wrapper chain) is registered by ``policies.wrappers``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sim.measured_latency import centre_on_measured
 from sim.randomize import DomainRandomizer
 from sim.render import OverviewRenderer, WristRenderer
 from sim.scene import PhysicsTiming, build_model
-from sim.task import LiftTask
+from sim.tasks import task_class
 
 import gymnasium as gym
 import mujoco
@@ -33,42 +35,16 @@ from gymnasium import spaces
 from robot.so101 import JOINT_NAMES
 
 LOW_DIM_KEYS = ("joint_pos", "prev_action")  # measurable on the real arm
-# Privileged entries: (size, bound). Concatenated in this order into ``privileged_state`` by the wrappers.
-PRIVILEGED_LAYOUT = {
-    "cube_pos": (3, 5.0),  # metres, arm base frame
-    "cube_quat": (4, 1.0),  # w, x, y, z
-    "cube_linvel": (3, 50.0),  # m/s
-    "tool_pos": (3, 5.0),  # gripperframe site, metres
-    "tool_quat": (4, 1.0),
-    "cube_to_jaws": (3, 5.0),  # fingertip-pad midpoint minus cube centre, metres
-    "jaw_contacts": (2, 1.0),  # fixed jaw, moving jaw touching the cube (0/1)
-}
-
-
-PRIVILEGED_KEYS = tuple(PRIVILEGED_LAYOUT)
-
-
-def privileged_slices() -> dict[str, slice]:
-    """Where each privileged entry sits inside the concatenated ``privileged_state`` vector."""
-    out, start = {}, 0
-    for key in PRIVILEGED_KEYS:
-        size = PRIVILEGED_LAYOUT[key][0]
-        out[key] = slice(start, start + size)
-        start += size
-    return out
-
-
 OBS_MODES = ("pixels", "state")
 RAW_ENV_ID = "SO101LiftRaw-v0"
 
 
-class SO101LiftEnv(gym.Env):
+class SO101Env(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(self, env_cfg: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any):
         cfg = dataclasses.replace(env_cfg or EnvConfig(), **overrides)
-        if cfg.task != "lift":
-            raise ValueError(f"unknown task {cfg.task!r}; valid tasks: lift")
+        task_cls = task_class(cfg.task)
         if cfg.obs not in OBS_MODES:
             raise ValueError(f"unknown env.obs {cfg.obs!r}; valid: {', '.join(OBS_MODES)}")
         if render_mode not in (None, "rgb_array"):
@@ -81,7 +57,7 @@ class SO101LiftEnv(gym.Env):
         self.model = build_model(cfg)
         self.data = mujoco.MjData(self.model)
         self.kinematics = ArmKinematics(arm_mjcf_path(cfg.model_path))
-        self.task = LiftTask(cfg, self.model, self.kinematics, self.params)
+        self.task = task_cls(cfg, self.model, self.kinematics, self.params)
         self._qadr = self.task.qadr
         self._targets = np.zeros(6)
         self._prev_action = np.zeros(self.params.action_dim, dtype=np.float32)
@@ -108,14 +84,17 @@ class SO101LiftEnv(gym.Env):
         obs_spaces["joint_pos"] = spaces.Box(-np.pi, np.pi, (len(JOINT_NAMES),), dtype=np.float32)
         if cfg.include_prev_action:
             obs_spaces["prev_action"] = spaces.Box(-1.0, 1.0, (self.params.action_dim,), dtype=np.float32)
-        for key in PRIVILEGED_KEYS:
-            size, bound = PRIVILEGED_LAYOUT[key]
+        for key, (size, bound) in task_cls.privileged_layout.items():
             obs_spaces[key] = spaces.Box(-bound, bound, (size,), dtype=np.float32)
         self.observation_space = spaces.Dict(obs_spaces)
 
     @property
     def low_dim_keys(self) -> tuple[str, ...]:
         return tuple(k for k in LOW_DIM_KEYS if k in self.observation_space.spaces)
+
+    @property
+    def privileged_keys(self) -> tuple[str, ...]:
+        return self.task.privileged_keys()
 
     # -- gymnasium API ------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -124,8 +103,8 @@ class SO101LiftEnv(gym.Env):
             self._reset_randomization(seed)
         self._targets = self.task.reset(self.data, self.np_random)
         if self._dr is not None:
-            cube_xy = self.data.qpos[self.task.cube_qadr : self.task.cube_qadr + 2]
-            self._dr.after_task_reset(self.model, self.data, self._targets, cube_xy)
+            object_xy = self.task.object_xy(self.data)
+            self._dr.after_task_reset(self.model, self.data, self._targets, object_xy)
             self._targets = self._dr.believed_targets(self._targets)  # the controller's frame (zero error)
             self._reading = self._dr.read_joints(self.data.qpos[self._qadr])
         self._prev_action = np.zeros(self.params.action_dim, dtype=np.float32)
@@ -177,13 +156,7 @@ class SO101LiftEnv(gym.Env):
         obs["joint_pos"] = joints.astype(np.float32)
         if self.cfg.include_prev_action:
             obs["prev_action"] = self._prev_action.astype(np.float32)
-        obs["cube_pos"] = s.cube_pos.astype(np.float32)
-        obs["cube_quat"] = s.cube_quat.astype(np.float32)
-        obs["cube_linvel"] = np.clip(s.cube_linvel, -50.0, 50.0).astype(np.float32)
-        obs["tool_pos"] = s.tool_pos.astype(np.float32)
-        obs["tool_quat"] = s.tool_quat.astype(np.float32)
-        obs["cube_to_jaws"] = (s.jaw_centre - s.cube_pos).astype(np.float32)
-        obs["jaw_contacts"] = np.array([s.fixed_contact, s.moving_contact], dtype=np.float32)
+        obs.update(self.task.privileged(s))
         return obs
 
     @contextlib.contextmanager
@@ -232,16 +205,18 @@ class SO101LiftEnv(gym.Env):
     def _info(self, s) -> dict[str, Any]:
         return {
             "success": bool(self._succeeded),
-            "grasped": bool(s.grasped),
-            "cube_height": float(s.cube_pos[2]),
+            **self.task.info(s),
             "stage": self.cfg.stage,
             "joint_targets": self._targets.astype(np.float32),
         }
 
 
+SO101LiftEnv = SO101Env  # the name from when the env was the lift task; the default task is still lift
+
+
 def _register() -> None:
     if RAW_ENV_ID not in gym.registry:
-        gym.register(id=RAW_ENV_ID, entry_point="sim.env:SO101LiftEnv")
+        gym.register(id=RAW_ENV_ID, entry_point="sim.env:SO101Env")
 
 
 _register()

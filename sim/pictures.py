@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sim.config import EnvConfig
 from sim.env import SO101LiftEnv
-from sim.task import STAGES
+from sim.tasks.lift import STAGES, ScriptedLiftExpert
 
 import cv2
 import imageio.v3 as iio
@@ -55,8 +55,6 @@ def curriculum(out: Path) -> Path:
 def wrist_view(out: Path, native: int = 252) -> Path:
     """Native render and the 84x84 image at three moments of an expert episode. The default contract crops
     nothing and renders at 84 px, so the 84x84 render is exactly the policy's input frame."""
-    from sim.expert import ScriptedLiftExpert
-
     cfg = EnvConfig(stage=3, action_repeat=1)  # the raw env steps one control step at a time
     env, expert = SO101LiftEnv(cfg), ScriptedLiftExpert(cfg)
     obs, _ = env.reset(seed=1)

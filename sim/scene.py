@@ -1,7 +1,9 @@
-"""The lift scene: the SO-101 MJCF from its PyPI package, plus table, cube, lights and cameras, built with MjSpec.
+"""The scene: the SO-101 MJCF from its PyPI package, plus table, lights, cameras and the task's objects (the
+lift task's cube), built with MjSpec.
 
 Building in code (not a second XML that includes the arm) lets one config change the wrist camera pose, the
-cube and the control rate without editing files, and keeps the arm file untouched so its hash identifies it.
+task's objects and the control rate without editing files, and keeps the arm file untouched so its hash
+identifies it.
 The arm base sits at the origin on the table top (z = 0); x points away from the arm, z up.
 
 Geom groups are chosen for rendering: the wrist render draws only what its camera can see (see sim/render.py).
@@ -18,6 +20,7 @@ from pathlib import Path
 from sim.arm_model import FIXED_JAW_BODY, MOVING_JAW_BODY, WRIST_CAMERA, arm_mjcf_path
 from sim.config import EnvConfig, WristCameraConfig
 from sim.randomize import add_scene_assets, scene_key
+from sim.tasks.registry import task_class
 
 import mujoco
 import numpy as np
@@ -49,7 +52,6 @@ TABLE_HALF = (0.30, 0.40, 0.02)
 TABLE_CENTRE_XY = (0.18, 0.0)
 TABLE_RGBA = (0.72, 0.66, 0.58, 1.0)
 FLOOR_Z = -0.75
-CUBE_RGBA = (0.85, 0.12, 0.10, 1.0)
 OVERVIEW_POS = (0.60, -0.45, 0.40)
 OVERVIEW_TARGET = (0.12, 0.0, 0.12)
 OVERVIEW_FOVY = 40.0
@@ -168,21 +170,7 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
         specular=[0.1, 0.1, 0.1],
         castshadow=cfg.shadows,
     )
-    half = cfg.cube_size / 2
-    cube = world.add_body(name="cube", pos=[0.22, 0.0, TABLE_TOP + half])
-    cube.add_freejoint(name="cube")
-    cube.add_geom(
-        name="cube",
-        type=mujoco.mjtGeom.mjGEOM_BOX,
-        size=[half, half, half],
-        mass=cfg.cube_mass,
-        rgba=list(CUBE_RGBA),
-        group=GROUP_OBJECT,
-        contype=ARM_BIT | TABLE_BIT,
-        conaffinity=ARM_BIT | TABLE_BIT,
-        condim=4,
-        friction=[cfg.cube_friction, 0.01, 0.0002],
-    )
+    task_class(cfg.task).add_to_scene(spec, cfg)  # the task's objects (lift: the cube)
     world.add_camera(
         name=OVERVIEW_CAMERA,
         pos=list(OVERVIEW_POS),
@@ -197,12 +185,12 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
 def build_model(cfg: EnvConfig) -> mujoco.MjModel:
     """A private copy of the compiled scene (compiling parses ~400k mesh triangles: cached per scene config)."""
     cam = wrist_camera_pose(cfg.wrist_camera)
+    task = task_class(cfg.task)
     key = (
         str(arm_mjcf_path(cfg.model_path)),
         float(cfg.control_hz),
-        float(cfg.cube_size),
-        float(cfg.cube_mass),
-        float(cfg.cube_friction),
+        task,  # the class, not its name: a test may register a throw-away task under a reused name
+        task.scene_key(cfg),
         bool(cfg.shadows),
         bool(cfg.antialias),
         tuple(cam.pos),

@@ -23,7 +23,7 @@ QUARTER_TURN = TICKS_PER_TURN // 4
 def _home():
     from sim.config import EnvConfig
     from sim.env import SO101LiftEnv
-    from sim.task import home_pose
+    from sim.poses import home_pose
 
     env = SO101LiftEnv(EnvConfig(stage=0, obs="state"))
     try:

@@ -66,7 +66,9 @@ DEPLOY_MODULES = (
     "sim.scene",
     "sim.kinematics",
     "sim.control",
-    "sim.task",
+    "sim.tasks",
+    "sim.tasks.lift",
+    "sim.poses",
     "sim.randomize",
 )
 # Packages of the `train` extra: the deploy path (run, calibrate, twin) must import none of them.

@@ -143,10 +143,10 @@ def test_export_to_an_existing_folder_says_which_file_to_write(tmp_path):
 
 
 def test_twin_bounds_agree_with_the_sim():
-    """--width/--height are capped by the offscreen buffer sim/scene.py allocates; --stage by sim/task.py."""
+    """--width/--height are capped by the offscreen buffer sim/scene.py allocates; --stage by sim/tasks/lift/config.py."""
     from sim.config import EnvConfig
     from sim.scene import build_model
-    from sim.task import STAGES
+    from sim.tasks.lift import STAGES
 
     model = build_model(EnvConfig(obs="state"))
     assert (

@@ -12,8 +12,9 @@ from sim.arm_model import arm_mjcf_path
 from sim.config import EnvConfig
 from sim.control import ControllerParams
 from sim.kinematics import ArmKinematics
+from sim.poses import home_pose
 from sim.scene import build_model
-from sim.task import LiftTask, home_pose
+from sim.tasks.lift import LiftTask
 
 import mujoco
 import numpy as np

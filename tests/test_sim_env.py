@@ -3,10 +3,10 @@
 import warnings
 
 from sim.config import EnvConfig
-from sim.env import PRIVILEGED_KEYS, PRIVILEGED_LAYOUT, SO101LiftEnv
+from sim.env import SO101LiftEnv
 from sim.kinematics import DOWN
 from sim.scene import PhysicsTiming
-from sim.task import REWARDS, LiftLayout
+from sim.tasks.lift import PRIVILEGED_KEYS, PRIVILEGED_LAYOUT, REWARDS, LiftLayout
 
 import gymnasium as gym
 import mujoco

@@ -1,7 +1,7 @@
 """The scripted expert solves the lift from privileged state, through the same wrapped env a policy uses."""
 
 from sim.config import EnvConfig
-from sim.expert import ScriptedLiftExpert
+from sim.tasks.lift import ScriptedLiftExpert
 
 import numpy as np
 import pytest

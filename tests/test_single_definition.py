@@ -32,7 +32,7 @@ ONE_DEFINITION = {
     "fov_deg": "robot/camera_geometry.py",
     "focal_px": "robot/camera_geometry.py",
     "pinhole_matrix": "robot/camera_geometry.py",
-    "home_pose": "sim/task.py",  # needs the IK, so it lives in sim; its inputs come from robot.so101
+    "home_pose": "sim/poses.py",  # needs the IK, so it lives in sim; its inputs come from robot.so101
     "atomic_path": "common/atomic_file.py",
     "apply_overrides": "common/config.py",
 }

