@@ -1,4 +1,4 @@
-"""Typed configuration of the simulated lift task (the ``env.*`` keys of a training config)."""
+"""Typed configuration of the simulated arm and its task (the ``env.*`` keys of a training config)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ class WristCameraConfig:
 
 @dataclass
 class EnvConfig:
-    task: str = "lift"
-    stage: int = 3  # curriculum stage 0-4 (see sim/task.py)
-    reward_version: str = "dense_v1"
+    task: str = "lift"  # a task registered in sim.tasks (sim/tasks/registry.py)
+    stage: int = 3  # the task's curriculum stage (lift: 0-4, see sim/tasks/lift/config.py)
+    reward_version: str = "dense_v1"  # one of the task's reward versions
     episode_steps: int = 200  # control steps per episode (TimeLimit truncation)
     control_hz: float = 20.0  # rate at which actions are applied; physics substeps derive from it
     obs: str = "pixels"  # "pixels" (wrist rgb + low-dim) or "state" (low-dim + privileged, for fast checks)
