@@ -1,4 +1,4 @@
-"""The MuJoCo simulation of the SO-101: scene, lift task, gymnasium env, kinematics and the shared controller.
+"""The MuJoCo simulation of the SO-101: scene, tasks, gymnasium env, kinematics and the shared controller.
 
 Importing this package chooses a headless GL backend first, because MuJoCo fixes it at its own import.
 """

@@ -117,7 +117,6 @@ class LiftTask(Task[LiftState]):
         self.tool_site = model.site(TOOL_SITE).id
         self.fixed_body = model.body(FIXED_JAW_BODY).id
         self.moving_body = model.body(MOVING_JAW_BODY).id
-        self.fixed_body_id = self.fixed_body
         self.pad_geoms = tuple(_geom_id(model, name) for name in FINGERTIP_PADS)
         self.set_cube_size(cfg.cube_size)
         self.home_q = home_pose(self.kin, self.params)
