@@ -24,7 +24,6 @@ import numpy as np
 from robot.so101 import JOINT_NAMES
 
 State = TypeVar("State")
-RewardFn = Callable[[Any, bool], float]  # (task measurement, success this step) -> reward
 
 
 class RewardRegistry(Generic[State]):
