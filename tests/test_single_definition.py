@@ -33,6 +33,12 @@ ONE_DEFINITION = {
     "focal_px": "robot/camera_geometry.py",
     "pinhole_matrix": "robot/camera_geometry.py",
     "home_pose": "sim/poses.py",  # needs the IK, so it lives in sim; its inputs come from robot.so101
+    "top_down_pose": "sim/poses.py",
+    "register_task": "sim/tasks/registry.py",
+    "privileged_slices": "sim/tasks/base.py",
+    "STAGES": "sim/tasks/lift/config.py",  # lift's curriculum; another task declares its own Task.stages
+    "PRIVILEGED_LAYOUT": "sim/tasks/lift/config.py",
+    "LiftLayout": "sim/tasks/lift/config.py",
     "atomic_path": "common/atomic_file.py",
     "apply_overrides": "common/config.py",
 }
