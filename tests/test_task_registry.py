@@ -3,6 +3,7 @@ the twin, none of which names it: the proof that the Task interface and registry
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from sim.config import EnvConfig
@@ -19,6 +20,7 @@ from rich.console import Console
 
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.trainer import collect_demos, obs_spec
+from policies.training.checks import check_env
 from policies.wrappers import make_env
 from so101_deploy.twin.world import TwinWorld, WorldConfig
 
@@ -167,6 +169,14 @@ def test_registry_lists_both_tasks_and_refuses_unknown_and_clashing_names():
         SO101Env(task="reach", stage=0)  # lift's default reward names nothing in reach's registry
     with pytest.raises(ValueError, match="valid stages: 0 "):
         SO101Env(task="reach", stage=3, reward_version="negative_distance")
+
+
+def test_training_preflight_checks_the_configured_tasks_stages():
+    check_env(REACH)
+    with pytest.raises(ValueError, match="env.stage: unknown curriculum stage 3 of task 'reach'"):
+        check_env(dataclasses.replace(REACH, stage=3))  # a lift stage, not a reach one
+    with pytest.raises(ValueError, match="env.task: unknown task 'nope'; valid tasks: "):
+        check_env(dataclasses.replace(REACH, task="nope"))
 
 
 def test_raw_env_builds_the_task_scene_spaces_rewards_and_success():

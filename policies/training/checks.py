@@ -23,12 +23,16 @@ def require_at_least(minimum: float, values: dict[str, float]) -> None:
 
 def check_env(env: EnvConfig) -> None:
     """The env fields a training run depends on, checked without building an env."""
-    from sim.task import check_stage
+    from sim.tasks import task_class
 
     if env.obs not in OBS_MODES:
         raise ValueError(f"env.obs must be 'pixels' or 'state', got '{env.obs}'")
     try:
-        check_stage(env.stage)
+        task = task_class(env.task)
+    except ValueError as exc:
+        raise ValueError(f"env.task: {exc}") from None
+    try:
+        task.check_stage(env.stage)
     except ValueError as exc:
         raise ValueError(f"env.stage: {exc}") from None
     require_at_least(1, {
