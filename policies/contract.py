@@ -23,6 +23,7 @@ from robot.so101 import (
     GRIPPER_CLOSED_RAD,
     GRIPPER_OPEN_RAD,
     JOINT_NAMES,
+    MAX_JOINT_STEP_RAD,
     TOP_DOWN_WRIST_FLEX_RAD,
     TOP_DOWN_WRIST_ROLL_RAD,
 )
@@ -95,6 +96,10 @@ class ActionSpec:
     gripper_closed_rad: float = GRIPPER_CLOSED_RAD  # gripper joint target for action +1
     wrist_flex_rad: float = TOP_DOWN_WRIST_FLEX_RAD  # ee_delta: seed of the top-down IK (sim.control)
     wrist_roll_rad: float = TOP_DOWN_WRIST_ROLL_RAD  # ee_delta holds wrist_roll here
+    # Largest change of each joint target per control tick (JOINT_NAMES order), applied by the shared controller
+    # in training and on the arm. A contract written before this field ran on the arm with the runtime's
+    # 0.05 rad safety step, which is the default.
+    max_joint_step_rad: tuple[float, ...] = MAX_JOINT_STEP_RAD
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ class PolicyContract:
             )
         try:
             image = ImageSpec(**{**data["image"], "crop_center": tuple(data["image"]["crop_center"])})
-            action = ActionSpec(**{**data["action"], "scale": tuple(data["action"]["scale"])})
+            action = ActionSpec(**_action_fields(data["action"]))
             low_dim = tuple(LowDimKey(**k) for k in data["low_dim"])
             rest = {k: v for k, v in data.items() if k not in ("image", "action", "low_dim")}
             rest["joint_names"] = tuple(rest.get("joint_names", JOINT_NAMES))
@@ -212,6 +217,13 @@ class PolicyContract:
         _check_int("action.action_repeat", act.action_repeat, 1, 100)
         for name in ("gripper_open_rad", "gripper_closed_rad", "wrist_flex_rad", "wrist_roll_rad"):
             _check_number(f"action.{name}", getattr(act, name), -math.pi, math.pi)
+        if len(act.max_joint_step_rad) != len(self.joint_names):
+            raise ContractError(
+                f"contract action.max_joint_step_rad has {len(act.max_joint_step_rad)} values for "
+                f"{len(self.joint_names)} joints"
+            )
+        for value in act.max_joint_step_rad:
+            _check_number("action.max_joint_step_rad", value, 0.0, math.pi, low_open=True)
         _check_number("control_hz", self.control_hz, 0.0, 200.0, low_open=True)
 
     def summary(self) -> str:
@@ -238,6 +250,14 @@ def _check_number(
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise ContractError(f"contract {name} is {value!r}; it must be a whole number in {low}..{high}")
+
+
+def _action_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to tuples; a contract written before the step limits keeps ActionSpec's default."""
+    out = {**fields, "scale": tuple(fields["scale"])}
+    if "max_joint_step_rad" in fields:
+        out["max_joint_step_rad"] = tuple(fields["max_joint_step_rad"])
+    return out
 
 
 def contract_for_env(env_cfg) -> PolicyContract:
@@ -271,6 +291,7 @@ def contract_for_env(env_cfg) -> PolicyContract:
             gripper_closed_rad=params.gripper_closed_rad,
             wrist_flex_rad=params.wrist_flex_rad,
             wrist_roll_rad=params.wrist_roll_rad,
+            max_joint_step_rad=params.max_joint_step_rad,
         ),
         control_hz=float(env_cfg.control_hz),
         arm_model=arm_path.name,

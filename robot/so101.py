@@ -74,6 +74,14 @@ GRIPPER_CLOSED_RAD = -0.1
 TOP_DOWN_WRIST_FLEX_RAD = 1.5708
 TOP_DOWN_WRIST_ROLL_RAD = 1.5708
 
+# Motion limit: the largest change of each joint target per control tick, radians, JOINT_NAMES order (0.05 is
+# 1 rad/s at 20 Hz). The shared controller (``sim.control``) applies it in the sim and on the arm alike; a
+# policy's contract records the values it was trained with. The gripper too: an STS3215 turns at about 0.22 s per
+# 60 deg unloaded (45 rpm, 4.7 rad/s: 0.24 rad per 50-ms tick), so at 0.05 the jaw follows the ramp and the
+# command, not servo speed, supply voltage, load or gains the sim does not model, decides when the jaws close:
+# 18 ticks from open to closed in the sim and on the arm, about 14 to touch a 25 mm cube.
+MAX_JOINT_STEP_RAD: tuple[float, ...] = (0.05, 0.05, 0.05, 0.05, 0.05, 0.05)
+
 # Home: tool point here (arm base frame, metres), pointing down, gripper open. `so101 run` moves the arm there
 # before an episode and training starts stage 0 there; the joint angles come from the IK
 # (``sim.poses.home_pose``), so a change of arm model moves them with it.

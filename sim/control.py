@@ -11,6 +11,11 @@ Actions are the policy's output in [-1, 1]:
 - ``joint_delta`` (6): five arm joint increments * ``joint_step_rad``, then gripper.
 The gripper dimension is absolute in both: -1 = ``gripper_open_rad``, +1 = ``gripper_closed_rad``, linear
 in between.
+
+Motion limits are part of the controller: each joint target moves at most ``max_joint_step_rad`` (per joint)
+from the previous target per control tick (``limit_step``). The runtime's safety filter used to apply this bound after the
+controller, on the arm only, so a policy trained in the sim met a slower arm than it learnt (jaws still open when
+it lifts); applying it here makes the sim train with exactly the targets the arm is sent.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from robot.so101 import (
     CTRL_LOW,
     GRIPPER_CLOSED_RAD,
     GRIPPER_OPEN_RAD,
+    MAX_JOINT_STEP_RAD,
     TOP_DOWN_WRIST_FLEX_RAD,
     TOP_DOWN_WRIST_ROLL_RAD,
 )
@@ -47,6 +53,8 @@ class ControllerParams:
     # Targets are clipped to the actuators' ctrlrange (robot.so101), in the sim and on the arm alike.
     joint_low: tuple[float, ...] = CTRL_LOW
     joint_high: tuple[float, ...] = CTRL_HIGH
+    # Largest change of each joint target per control tick (why these values: robot.so101).
+    max_joint_step_rad: tuple[float, ...] = MAX_JOINT_STEP_RAD
     # Workspace the tool point target is clipped to: a cylinder sector around the shoulder_pan axis, inside
     # which the IK reaches every point exactly (mapped on the MJCF; tests/test_sim_kinematics.py). Outside it
     # targets would be unreachable: the IK would spend its iterations and the tool would not follow.
@@ -65,6 +73,12 @@ class ControllerParams:
     def __post_init__(self):
         if self.action_type not in ACTION_TYPES:
             raise ValueError(f"unknown action type {self.action_type!r}; valid: {', '.join(ACTION_TYPES)}")
+        steps = tuple(float(v) for v in self.max_joint_step_rad)
+        if len(steps) != len(self.joint_low) or not all(np.isfinite(v) and v > 0 for v in steps):
+            raise ValueError(
+                f"max_joint_step_rad needs one positive value per joint ({len(self.joint_low)}), got {steps}"
+            )
+        object.__setattr__(self, "max_joint_step_rad", steps)
 
     @property
     def action_dim(self) -> int:
@@ -89,6 +103,7 @@ class ControllerParams:
             gripper_closed_rad=spec.gripper_closed_rad,
             wrist_flex_rad=spec.wrist_flex_rad,
             wrist_roll_rad=spec.wrist_roll_rad,
+            max_joint_step_rad=tuple(spec.max_joint_step_rad),
         )
         if spec.scale:
             kwargs["ee_step_m" if spec.type == "ee_delta" else "joint_step_rad"] = float(spec.scale[0])
@@ -143,10 +158,12 @@ def action_to_joint_targets(
     kinematics: ArmKinematics,
     previous_targets: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Joint position targets (6,), radians, JOINT_NAMES order, within the joint limits.
+    """Joint position targets (6,), radians, JOINT_NAMES order, within the joint limits and the step limits.
 
     ``joint_pos_rad`` are the measured joint positions; ``previous_targets`` (optional) the targets sent last
-    step (see ``reference_joints``). Out-of-range actions are clipped to [-1, 1].
+    step (see ``reference_joints``). Out-of-range actions are clipped to [-1, 1]. Each target moves at most
+    ``params.max_joint_step_rad`` from the previous target, or from the measured joints on an episode's first
+    step (no previous target).
     """
     a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
     if a.shape[0] != params.action_dim:
@@ -164,4 +181,25 @@ def action_to_joint_targets(
     else:
         target[:5] = q_ref[:5] + a[:5] * params.joint_step_rad
     target[5] = params.gripper_target(a[-1])
-    return np.clip(target, params.joint_low, params.joint_high)
+    target = np.clip(target, params.joint_low, params.joint_high)
+    return limit_step(target, joint_pos_rad if previous_targets is None else previous_targets, params)
+
+
+def limit_step(target: np.ndarray, previous: np.ndarray, params: ControllerParams) -> np.ndarray:
+    """``target`` moved at most ``max_joint_step_rad`` away from ``previous`` on every joint.
+
+    The arm joints are scaled back together, so the tool keeps the direction the action asked for (clipping
+    each joint on its own bends the path: a full +x step at 5 cm height became 3.4 mm forward and 1 mm down);
+    the gripper is bounded on its own. Joints that need no bound keep their target bit for bit, and the
+    runtime's safety filter, which checks the same bound after the controller, finds nothing to do.
+    """
+    previous = np.asarray(previous, dtype=np.float64)
+    bound = np.asarray(params.max_joint_step_rad)
+    step = target - previous
+    out = np.array(target, dtype=np.float64)
+    excess = float(np.max(np.abs(step[:-1]) / bound[:-1]))
+    if excess > 1.0:
+        out[:-1] = previous[:-1] + step[:-1] / excess
+    if abs(step[-1]) > bound[-1]:
+        out[-1] = previous[-1] + np.sign(step[-1]) * bound[-1]
+    return out

@@ -14,6 +14,8 @@ from policies.contract import PolicyContract, contract_for_env
 from robot.so101 import CTRL_HIGH, CTRL_LOW, JOINT_NAMES
 
 TOP_DOWN_SEED = np.array([0.0, 0.0, 0.0, 1.5708, 1.5708, 0.4])
+# Step limits wide enough never to bind: for tests of the action mapping itself (the limits: test_motion_limits.py)
+UNLIMITED = {"max_joint_step_rad": (np.pi,) * len(JOINT_NAMES)}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_ik_above_the_top_down_reach_keeps_position_and_tilts(kin):
 
 
 def test_ee_delta_moves_the_tool_by_the_scaled_action(kin):
-    params = ControllerParams()
+    params = ControllerParams(**UNLIMITED)
     q = kin.solve(np.array([0.22, 0.02, 0.05]), TOP_DOWN_SEED).q
     start = tool_of(kin, q)
     for axis in range(3):
@@ -83,7 +85,7 @@ def test_ee_delta_moves_the_tool_by_the_scaled_action(kin):
 
 
 def test_gripper_dimension_is_absolute_open_to_closed(kin):
-    params = ControllerParams()
+    params = ControllerParams(**UNLIMITED)
     q = kin.solve(np.array([0.22, 0.0, 0.05]), TOP_DOWN_SEED).q
     for command, expected in ((-1.0, params.gripper_open_rad), (1.0, params.gripper_closed_rad)):
         assert action_to_joint_targets(q, np.array([0, 0, 0, command]), params, kin)[5] == pytest.approx(
@@ -132,7 +134,7 @@ def test_every_workspace_target_is_reached(kin):
 
 
 def test_joint_delta_adds_scaled_increments():
-    params = ControllerParams(action_type="joint_delta", joint_step_rad=0.05)
+    params = ControllerParams(action_type="joint_delta", joint_step_rad=0.05, **UNLIMITED)
     kin = ArmKinematics()
     q = np.array([0.1, -0.2, 0.3, 1.0, 1.2, 0.5])
     a = np.array([1.0, -1.0, 0.5, 0.0, -0.5, 1.0])

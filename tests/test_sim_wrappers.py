@@ -18,7 +18,11 @@ from policies.wrappers import (
     make_env,
 )
 
-PLUS_X = np.array([1.0, 0.0, 0.0, -1.0], np.float32)
+# 4 mm forward per control step: inside the controller's motion limit (a full 1 cm step would need ~0.1 rad of
+# elbow_flex in one tick, twice the 0.05 rad bound, and be scaled back), so the tool moves by the scaled action.
+FORWARD = 0.4
+PLUS_X = np.array([FORWARD, 0.0, 0.0, -1.0], np.float32)
+STEP_X = FORWARD * EnvConfig().ee_step_m
 
 
 def test_time_limit_truncates_and_never_terminates():
@@ -47,8 +51,8 @@ def test_action_repeat_applies_the_action_for_real_and_renders_once():
         assert raw.data.time - t0 == pytest.approx(2 * repeat / 20)
         assert raw._wrist.frames - frames0 == 2  # one frame per wrapped step, none for the repeats
         env.close()
-    assert moved[1] == pytest.approx(0.01, abs=0.003)
-    assert moved[3] == pytest.approx(0.03, abs=0.004)
+    assert moved[1] == pytest.approx(STEP_X, abs=0.3 * STEP_X)
+    assert moved[3] == pytest.approx(3 * STEP_X, abs=0.4 * STEP_X)
 
 
 def test_episode_end_inside_a_repeat_returns_a_fresh_frame():
@@ -79,8 +83,8 @@ def test_action_sequence_executes_the_chunk_in_order():
         assert raw.data.time - t0 == pytest.approx(2 / 20)
         env.step(np.zeros(8, np.float32))
         displacement[name] = raw.task.measure(raw.data, PLUS_X).tool_pos[0] - start
-    assert abs(displacement["there_and_back"]) < 0.003
-    assert displacement["twice"] == pytest.approx(0.02, abs=0.004)
+    assert abs(displacement["there_and_back"]) < 0.3 * STEP_X
+    assert displacement["twice"] == pytest.approx(2 * STEP_X, abs=0.4 * STEP_X)
 
 
 def test_frame_stack_order_newest_last_and_reset_fills():

@@ -24,6 +24,7 @@ ONE_DEFINITION = {
     "GRIPPER_OPEN_RAD": "robot/so101.py",
     "GRIPPER_CLOSED_RAD": "robot/so101.py",
     "HOME_TOOL_POSITION_M": "robot/so101.py",
+    "MAX_JOINT_STEP_RAD": "robot/so101.py",
     "JointSpec": "robot/so101.py",
     "NormMode": "robot/so101.py",
     "TICKS_PER_TURN": "robot/encoder.py",

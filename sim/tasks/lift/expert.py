@@ -41,10 +41,20 @@ class ScriptedLiftExpert:
         self.gain = gain
         self.hover_height = 0.03  # tool above the grasp height while aligning
         self.lift_tool_z = self.cfg.lift_height + 0.02
-        self.close_steps = max(2, round(0.3 * self.cfg.control_hz / self.cfg.action_repeat))
+        self.close_steps = self._close_steps()
         self._slices = privileged_slices(PRIVILEGED_LAYOUT)
         self._site_in_fixed_jaw = self._site_to_jaw_rotation()
         self.reset()
+
+    def _close_steps(self) -> int:
+        """Policy steps spent closing before the lift: the controller's step limit walks the gripper target from
+        open to closed over several ticks, then 0.3 s more for the jaws to squeeze."""
+        p = self.params
+        travel = abs(p.gripper_open_rad - p.gripper_closed_rad)
+        ramp_ticks = int(np.ceil(travel / p.max_joint_step_rad[-1] - 1e-9))
+        settle_ticks = round(0.3 * self.cfg.control_hz)
+        ticks_per_act = self.cfg.action_repeat * self.cfg.action_sequence
+        return max(2, int(np.ceil((ramp_ticks + settle_ticks) / ticks_per_act)))
 
     @staticmethod
     def _site_to_jaw_rotation() -> np.ndarray:
