@@ -60,6 +60,17 @@ def run(
     ] = "",
     seed: Annotated[int, seed_option(help="Twin episode i is reset with seed + i.")] = 0,
     packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
+    max_joint_step: Annotated[
+        float | None,
+        numeric_option(
+            "--max-joint-step",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            help="Safety bound on every joint's target change per tick, rad (default: the policy's own "
+            "trained limits; stricter slows the arm below training, looser is refused).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Telemetry folder (default runs/run-<time>).")
     ] = None,
@@ -72,6 +83,7 @@ def run(
     """Fixed-rate loop: camera -> contract preprocessing -> ONNX policy -> controller -> safety -> servos."""
     from so101_deploy.runtime.judges import OperatorJudge, TwinJudge
     from so101_deploy.runtime.loop import RunConfig, Runner
+    from so101_deploy.runtime.safety import SafetyConfig
     from so101_deploy.runtime.stop import StopSignals
 
     console = Console(stderr=as_json)
@@ -103,6 +115,7 @@ def run(
         out_dir=str(out_dir),
         packet_timeout_ms=packet_timeout_ms,
         save_frames=save_frames,
+        safety=SafetyConfig(max_joint_step_rad=max_joint_step),
     )
     if twin:
         judge = TwinJudge(twin, seed=seed)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +45,7 @@ from so101_deploy.runtime.safety import (
     StaleFrameWatchdog,
     TorqueWatchdog,
     ramp,
+    step_guard,
 )
 from so101_deploy.runtime.stop import Stop, StopSignals
 from so101_deploy.runtime.telemetry import Telemetry, TickRecord
@@ -128,6 +129,8 @@ class Runner:
             None  # the camera's frame clock (it outlives the camera for the summary)
         )
         self.torque = False
+        # The start pose target the servos hold, once moved there (the first tick's previous command).
+        self.start_command: np.ndarray | None = None
         self.frames: list[tuple[int, int, np.ndarray, np.ndarray]] = []
 
     # -- start-up -----------------------------------------------------------------------------------------
@@ -147,7 +150,15 @@ class Runner:
             ) from None
         contract = self.policy.contract
         self._check_arm_model(contract)
-        self.params = ControllerParams.from_action_spec(contract.action)
+        try:  # the controller the policy was trained with, motion limits included
+            self.params = ControllerParams.from_action_spec(contract.action)
+            max_step, note = step_guard(
+                cfg.safety.max_joint_step_rad, self.params.max_joint_step_rad, tuple(contract.joint_names)
+            )
+        except ValueError as exc:
+            raise StartupError(f"{cfg.policy}: {exc}") from None
+        if note:
+            self.log(note)
         self.kinematics = ArmKinematics(arm_mjcf_path())
         calibration_path = resolve_calibration(cfg.calibration)
         try:
@@ -190,7 +201,7 @@ class Runner:
         self.safety = SafetyFilter(
             np.maximum(model_low, cal_low),
             np.minimum(model_high, cal_high),
-            cfg.safety,
+            replace(cfg.safety, max_joint_step_rad=max_step),
             ee_height=self._lowest_tip_height,
             joint_names=self.convert.names,
         )
@@ -386,17 +397,20 @@ class Runner:
         return self._home_pose()
 
     def _move_to_start(self) -> None:
+        self.start_command = None  # nothing commanded: the first tick starts from the readings
         if self.config.dry_run or self.config.start_pose == "hold":
             return
-        self._move_to(self._home_pose())
+        self.start_command = self._move_to(self._home_pose())
 
-    def _move_to(self, goal: np.ndarray) -> None:
+    def _move_to(self, goal: np.ndarray) -> np.ndarray:
+        """Ramps to ``goal`` (within the safety limits); returns the last target written, which the servos hold."""
         hz = self.policy.contract.control_hz
         rate = Rate(hz)
         goal = np.clip(goal, self.safety.lower, self.safety.upper)
         for waypoint in ramp(self.arm.read_rad(), goal, self.config.safety.start_pose_speed_rad_s, hz):
             self.arm.write_rad(waypoint)
             rate.sleep()
+        return waypoint
 
     def _episode(self, episode: int, telemetry: Telemetry) -> dict:
         cfg, contract = self.config, self.policy.contract
@@ -406,8 +420,9 @@ class Runner:
         torque_watch = TorqueWatchdog(cfg.safety, contract.control_hz)
         self.io.reset()
         q = self.arm.read_rad()
-        # What the servos hold now; like the sim's targets, it is also the controller's reference.
-        last_command = q.copy()
+        # What the servos hold now: the start pose just moved to (as the sim's reset targets), else the readings.
+        # It is the controller's reference and the base of its step limit, as the sim's previous targets are.
+        last_command = q.copy() if self.start_command is None else self.start_command.copy()
         success, stopped = False, ""
         t0 = last_tick = time.perf_counter()
         for tick in range(cfg.max_steps):
