@@ -86,8 +86,10 @@ def test_training_into_an_existing_run_is_refused(smoke_run):
 
 def test_state_mode_with_action_chunks_and_demos_trains_and_evaluates(tmp_path):
     run_dir = tmp_path / "state"
+    # 80 control steps: at the arm's motion limit (0.05 rad per tick) the expert's pick, lift and 10-step hold take
+    # ~57 with 4-tick action chunks, more than the smoke preset's 50.
     args = ["train", "--preset", "smoke", f"run_dir={run_dir}", "env.obs=state", "env.action_sequence=2",
-            "demo_episodes=2", "demo_ratio=0.5", "eval_video=false"]  # fmt: skip
+            "env.episode_steps=80", "demo_episodes=2", "demo_ratio=0.5", "eval_video=false"]  # fmt: skip
     result = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "demos: kept" in result.output

@@ -4,7 +4,9 @@ task and rewards are solvable and seeds replay with demonstrations.
 It acts on the same wrapped observations and the same [-1, 1] actions as a policy (``privileged_state`` from
 ``policies.wrappers``, or the raw env's named keys), so its episodes are ordinary training data. Phases:
 hover above the grasp point, descend, close, lift and hold. The grasp point puts the fixed finger a few
-millimetres beside the cube, jaws straddling it, because only the moving jaw travels.
+millimetres beside the cube, jaws straddling it, because only the moving jaw travels. The controller's motion
+limit walks the gripper target at 0.05 rad per tick, as on the arm, so the jaws are pre-closed while aligning
+and the lift starts once the cube is held, not after a fixed time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ import mujoco
 import numpy as np
 
 GRIPPER_HOLDING_BELOW_RAD = 0.3  # jaws this closed with both touching the cube: it is in hand
+# Jaws pre-closed to ~46 mm (gap table in robot.so101) while aligning: 17 mm clear of a 25 mm cube with the fixed
+# finger 4 mm beside it, and the controller's motion limit then brings them to the cube in ~6 ticks, not ~14.
+PRESHAPE_GRIPPER_RAD = 0.4
+# Once the cube is held, keep closing this long before lifting (the gripper target keeps closing meanwhile).
+SQUEEZE_S = 0.1
 
 
 class Phase(Enum):
@@ -42,19 +49,29 @@ class ScriptedLiftExpert:
         self.hover_height = 0.03  # tool above the grasp height while aligning
         self.lift_tool_z = self.cfg.lift_height + 0.02
         self.close_steps = self._close_steps()
+        self.squeeze_steps = max(1, int(np.ceil(SQUEEZE_S * self.cfg.control_hz / self._ticks_per_act)))
+        self.held_steps = 0
         self._slices = privileged_slices(PRIVILEGED_LAYOUT)
         self._site_in_fixed_jaw = self._site_to_jaw_rotation()
         self.reset()
 
     def _close_steps(self) -> int:
-        """Policy steps spent closing before the lift: the controller's step limit walks the gripper target from
-        open to closed over several ticks, then 0.3 s more for the jaws to squeeze."""
+        """Most policy steps spent closing: the controller's step limit walks the gripper target from the
+        pre-shape to closed over several ticks, then 0.3 s more for the jaws to squeeze."""
         p = self.params
-        travel = abs(p.gripper_open_rad - p.gripper_closed_rad)
+        travel = abs(PRESHAPE_GRIPPER_RAD - p.gripper_closed_rad)
         ramp_ticks = int(np.ceil(travel / p.max_joint_step_rad[-1] - 1e-9))
-        settle_ticks = round(0.3 * self.cfg.control_hz)
-        ticks_per_act = self.cfg.action_repeat * self.cfg.action_sequence
-        return max(2, int(np.ceil((ramp_ticks + settle_ticks) / ticks_per_act)))
+        return max(2, int(np.ceil((ramp_ticks + round(0.3 * self.cfg.control_hz)) / self._ticks_per_act)))
+
+    @property
+    def _ticks_per_act(self) -> int:
+        return self.cfg.action_repeat * self.cfg.action_sequence
+
+    def _gripper_command(self, angle: float) -> float:
+        """The absolute gripper action for a jaw angle (the inverse of ControllerParams.gripper_target)."""
+        p = self.params
+        closing = (angle - p.gripper_open_rad) / (p.gripper_closed_rad - p.gripper_open_rad)
+        return float(np.clip(2.0 * closing - 1.0, -1.0, 1.0))
 
     @staticmethod
     def _site_to_jaw_rotation() -> np.ndarray:
@@ -69,7 +86,7 @@ class ScriptedLiftExpert:
 
     def reset(self) -> None:
         self.phase = Phase.HOVER
-        self.phase_steps = 0
+        self.phase_steps = self.held_steps = 0
         self.lift_xy: np.ndarray | None = None
 
     # -- observation access -------------------------------------------------------------------------------
@@ -98,7 +115,7 @@ class ScriptedLiftExpert:
         axis /= max(np.linalg.norm(axis), 1e-9)
         grasp = cube - axis * (self.cfg.cube_size / 2 + self.layout.grasp_margin)
         grasp[2] = cube[2]
-        gripper = -1.0
+        gripper = self._gripper_command(PRESHAPE_GRIPPER_RAD)
         self.phase_steps += 1
         holding = contacts[0] > 0 and contacts[1] > 0 and self._gripper_angle(obs) < GRIPPER_HOLDING_BELOW_RAD
         if self.phase in (Phase.HOVER, Phase.DESCEND) and holding:
@@ -117,7 +134,8 @@ class ScriptedLiftExpert:
                 self._enter(Phase.CLOSE)
         elif self.phase == Phase.CLOSE:
             target, gripper = tool, 1.0
-            if self.phase_steps >= self.close_steps:
+            self.held_steps = self.held_steps + 1 if holding else 0
+            if self.held_steps > self.squeeze_steps or self.phase_steps >= self.close_steps:
                 self.lift_xy = tool[:2].copy()
                 self._enter(Phase.LIFT)
         else:
@@ -132,4 +150,4 @@ class ScriptedLiftExpert:
         return np.tile(action, self.cfg.action_sequence)
 
     def _enter(self, phase: Phase) -> None:
-        self.phase, self.phase_steps = phase, 0
+        self.phase, self.phase_steps, self.held_steps = phase, 0, 0
