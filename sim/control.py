@@ -162,8 +162,8 @@ def action_to_joint_targets(
 
     ``joint_pos_rad`` are the measured joint positions; ``previous_targets`` (optional) the targets sent last
     step (see ``reference_joints``). Out-of-range actions are clipped to [-1, 1]. Each target moves at most
-    ``params.max_joint_step_rad`` from the previous target, or from the measured joints on an episode's first
-    step (no previous target).
+    ``params.max_joint_step_rad`` from the previous target, or from the measured joints when there is none
+    (`so101 run` started without moving to a start pose).
     """
     a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
     if a.shape[0] != params.action_dim:
