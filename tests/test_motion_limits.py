@@ -20,7 +20,7 @@ import pytest
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-from policies.contract import METADATA_KEY, ActionSpec, PolicyContract, contract_for_env
+from policies.contract import METADATA_KEY, ActionSpec, ContractError, PolicyContract, contract_for_env
 from policies.wrappers import make_env
 from robot.so101 import GRIPPER_CLOSED_RAD, GRIPPER_OPEN_RAD, JOINT_NAMES, MAX_JOINT_STEP_RAD
 from so101_deploy.cli import app
@@ -202,6 +202,10 @@ def test_contract_records_the_step_limits_and_old_contracts_load():
     assert old.action.max_joint_step_rad == MAX_JOINT_STEP_RAD == ActionSpec().max_joint_step_rad
     tighter = ActionSpec(max_joint_step_rad=(0.03,) * 5 + (0.1,))
     assert ControllerParams.from_action_spec(tighter).max_joint_step_rad == tighter.max_joint_step_rad
+    contract.validate()
+    for bad in ((0.05,) * 5, (0.05,) * 5 + (0.0,), (0.05,) * 5 + (float("nan"),), (0.05,) * 5 + ("fast",)):
+        with pytest.raises(ContractError, match="max_joint_step_rad"):
+            replace(contract, action=replace(contract.action, max_joint_step_rad=bad)).validate()
 
 
 def test_step_guard_refuses_looser_and_notes_stricter():
