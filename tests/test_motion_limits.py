@@ -12,7 +12,7 @@ import sim.env
 from sim.config import EnvConfig
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.env import SO101LiftEnv
-from sim.expert import ScriptedLiftExpert
+from sim.tasks.lift import ScriptedLiftExpert
 
 import numpy as np
 import onnx
