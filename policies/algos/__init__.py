@@ -18,6 +18,7 @@ from policies.training.checkpoint import CheckpointError, checkpoint_path, read_
 _MODULES = {
     "drqv2": "policies.algos.drqv2",
     "sac": "policies.algos.sac",
+    "squint": "policies.algos.squint",
 }
 DEFAULT = "drqv2"  # also the algorithm of checkpoints written before payloads named theirs
 

@@ -181,12 +181,12 @@ class Trainer:
 
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        payload = load_checkpoint(self.run_dir / CHECKPOINT) if self.resume else None
+        payload = self.load_checkpoint(self.run_dir / CHECKPOINT) if self.resume else None
         with workers_ignore_stop_signals():
             self.envs = make_vector_env(cfg.env, cfg.num_train_envs, cfg.seed)
             self.evaluator = Evaluator(cfg.env, cfg.num_eval_envs, seed=cfg.seed + 10_000)
         self.spec = obs_spec(self.envs.single_observation_space, self.envs.single_action_space)
-        self.agent = build_agent(self.spec, cfg.agent, device=self.device, seed=cfg.seed)
+        self.agent = self.build_agent()
         self.replay = ReplayBuffer(
             cfg.replay_capacity, cfg.num_train_envs, step_spec(self.spec, cfg.env.frame_stack),
             cfg.env.frame_stack, cfg.agent.nstep, cfg.agent.discount, seed=cfg.seed + 1,
@@ -208,6 +208,16 @@ class Trainer:
             self.run_dir, self.console, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
             wandb_project=cfg.wandb_project, config=to_dict(cfg), name=self.run_dir.name,
         )  # fmt: skip
+
+    # -- what another algorithm on this loop replaces (policies/squint/trainer.py) -------------------------
+    def build_agent(self):
+        return build_agent(self.spec, self.cfg.agent, device=self.device, seed=self.cfg.seed)
+
+    def load_checkpoint(self, path: Path) -> dict:
+        return load_checkpoint(path)
+
+    def save_checkpoint(self, path: Path) -> Path:
+        return save_checkpoint(path, self.agent, self.cfg, self.counters)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _to_device(self, batch: dict) -> dict:
@@ -265,7 +275,7 @@ class Trainer:
     def save(self) -> Path:
         if hasattr(self, "_t0"):
             self.counters["time_s"] = self._elapsed()
-        path = save_checkpoint(self.run_dir / CHECKPOINT, self.agent, self.cfg, self.counters)
+        path = self.save_checkpoint(self.run_dir / CHECKPOINT)
         if self.cfg.checkpoint_replay:
             atomic_torch_save(self.replay.state_dict(), self.run_dir / REPLAY_FILE)
         return path

@@ -1,0 +1,65 @@
+"""Squint checkpoints: networks, optimisers, temperature, counters, RNG states and the config, in one file.
+
+Written and read through policies.training.checkpoint (atomic write, ``weights_only`` read, one-line refusals).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from common.config import from_dict, to_dict
+from policies.drqv2.agent import ObsSpec
+from policies.squint.agent import SquintAgent
+from policies.squint.config import TrainConfig
+from policies.training.checkpoint import CheckpointError, atomic_torch_save, checkpoint_path, read_checkpoint
+
+ALGO = "squint"
+FORMAT_VERSION = 1
+READABLE_FORMATS = (1,)
+
+
+def save_checkpoint(path: str | Path, agent: SquintAgent, cfg: TrainConfig, counters: dict[str, int]) -> Path:
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "algo": ALGO,
+        "config": to_dict(cfg),
+        "obs_spec": dataclasses.asdict(agent.spec),
+        "agent": agent.state_dict(),
+        "counters": dict(counters),
+        "torch_rng": torch.get_rng_state(),
+    }
+    return atomic_torch_save(payload, path)
+
+
+def check_payload(payload: dict, path: Path) -> None:
+    if payload.get("algo") != ALGO:
+        raise CheckpointError(f"{path} is a {payload.get('algo', 'drqv2')} checkpoint, not a Squint one")
+    version = payload.get("format_version")
+    if version not in READABLE_FORMATS:
+        raise CheckpointError(
+            f"{path} has Squint checkpoint format {version!r}; this so101-deploy reads {list(READABLE_FORMATS)}"
+        )
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    payload = read_checkpoint(path)
+    check_payload(payload, checkpoint_path(path))
+    return payload
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    return from_dict(TrainConfig, data)
+
+
+def load_agent(path: str | Path, device: str = "cpu") -> tuple[SquintAgent, TrainConfig, dict]:
+    """The trained agent, the config it was trained with, and the payload (for provenance)."""
+    payload = load_checkpoint(path)
+    cfg = config_from_dict(payload["config"])
+    spec = payload["obs_spec"]
+    obs_spec = ObsSpec(tuple(spec["rgb_shape"]), spec["low_dim"], spec["privileged"], spec["action_dim"])
+    agent = SquintAgent(obs_spec, cfg.agent, device=device, seed=cfg.seed)
+    agent.load_state_dict(payload["agent"])
+    return agent, cfg, payload
