@@ -80,13 +80,24 @@ def test_updates_move_every_network_and_the_temperature(precision):
 
 
 def test_bf16_critic_loss_is_within_a_few_percent_of_fp32():
+    """Same weights, same batch, same random draws: only the precision of the networks' forward differs. The
+    critics' output layers are scaled up first: at init the logits are near 0 and any network gives a loss near
+    2 log(101), which would hide a wrong bf16 path."""
+    batch = _batch(256, seed=1)
+    trained = SquintAgent(SPEC, AgentConfig(precision="fp32"), seed=3)
+    with torch.no_grad():
+        for critic in (trained.critic, trained.critic_target):
+            for head in critic.heads:
+                head[-1].weight.mul_(30.0)
     losses = {}
     for precision in ("fp32", "bf16"):
         agent = SquintAgent(SPEC, AgentConfig(precision=precision), seed=3)
+        agent.load_state_dict(trained.state_dict())
         agent.generator.manual_seed(7)
         with torch.no_grad():
-            loss, _, _ = agent.critic_loss(_batch(512, seed=1))
+            loss, _, _ = agent.critic_loss(batch)
         losses[precision] = float(loss)
+    assert losses["fp32"] > 1.5 * 2 * np.log(101), losses  # away from the uniform distribution's loss
     assert abs(losses["bf16"] - losses["fp32"]) / losses["fp32"] < 0.03, losses
 
 
