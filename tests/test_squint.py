@@ -44,6 +44,14 @@ def test_projection_matches_hand_computed_distributions():
         torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[2.0]]), torch.ones(1, 1), support
     )
     torch.testing.assert_close(exact, torch.tensor([[0.0, 0.0, 1.0]]))
+    # the preset's support, where (v_max - v_min) / delta rounds to 100.0000076 in fp32: a return beyond v_max
+    # once indexed atom 101 of 101 and crashed a training run
+    wide = torch.linspace(-10.0, 200.0, 101)
+    beyond = project_distribution(
+        torch.full((2, 101), 1 / 101), torch.tensor([[500.0], [-300.0]]), torch.ones(2, 1), wide
+    )
+    torch.testing.assert_close(beyond[:, [0, -1]], torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    torch.testing.assert_close(beyond.sum(1), torch.ones(2))
 
 
 def _batch(n: int, seed: int = 0) -> dict:

@@ -40,7 +40,8 @@ def project_distribution(probs: Tensor, reward: Tensor, discount: Tensor, suppor
     v_min, v_max, n = support[0], support[-1], support.shape[0]
     delta = (v_max - v_min) / (n - 1)
     moved = (reward + discount * support).clamp(v_min, v_max)
-    position = (moved - v_min) / delta  # fractional atom index
+    # fractional atom index; clamped again because (v_max - v_min) / delta can round to just above n - 1
+    position = ((moved - v_min) / delta).clamp(0, n - 1)
     lower, upper = position.floor().long(), position.ceil().long()
     # an atom landing exactly on a support point would give it no mass (upper - position = position - lower = 0)
     lower = torch.where((upper > 0) & (lower == upper), lower - 1, lower)
