@@ -28,7 +28,7 @@ from robot.so101 import (
     TOP_DOWN_WRIST_ROLL_RAD,
 )
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2  # 2: the start state, episode length, camera mount and latency the arm must reproduce
 METADATA_KEY = "so101_contract"
 
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
@@ -103,12 +103,57 @@ class ActionSpec:
 
 
 @dataclass(frozen=True)
+class StartSpec:
+    """Where every episode the policy was trained and evaluated on starts.
+
+    ``pose == "home"``: the arm at ``joint_pos`` (the home pose `so101 run` moves to, gripper open), within
+    ``tolerance_rad`` per joint; the cube anywhere in the workspace. ``pose == "placed"``: the sim put the arm
+    somewhere from simulation-only truth (e.g. lift stage 3: above the cube's true position), which no arm can
+    reproduce; `so101 run` refuses such a policy."""
+
+    task: str = "lift"
+    stage: int = 0
+    description: str = ""
+    pose: str = "home"  # "home" (deployable) or "placed" (a training aid)
+    joint_pos: tuple[float, ...] = ()  # sim radians, joint_names order; the home pose when pose == "home"
+    tolerance_rad: float = 0.05  # per joint: how far run's own home pose may be from the trained one
+    workspace_radius_m: tuple[float, ...] = ()  # cube sector from the pan axis (deployable start)
+    workspace_azimuth_deg: tuple[float, ...] = ()
+
+    @property
+    def deployable(self) -> bool:
+        return self.pose == "home"
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """The wrist camera's mount in the gripper body frame the policy was trained with (sim.scene's pose)."""
+
+    pos: tuple[float, ...] = (0.0, 0.0, 0.0)  # metres
+    euler: tuple[float, ...] = (0.0, 0.0, 0.0)  # radians, MuJoCo xyz euler
+    fovy_deg: float = 60.0
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """Delays the policy was trained with (``env.randomization``), ranges in milliseconds: (0, 0) = none."""
+
+    action_ms: tuple[float, ...] = (0.0, 0.0)  # observation -> action reaching the servos
+    observation_ms: tuple[float, ...] = (0.0, 0.0)  # camera frame age
+    source: str = "none"  # "none", "ms", "steps" or the telemetry file the samples came from
+
+
+@dataclass(frozen=True)
 class PolicyContract:
     version: int = CONTRACT_VERSION
     image: ImageSpec = field(default_factory=ImageSpec)
     low_dim: tuple[LowDimKey, ...] = (LowDimKey("joint_pos", 6, "rad"),)
     action: ActionSpec = field(default_factory=ActionSpec)
     control_hz: float = 20.0
+    episode_steps: int = 200  # control ticks per training/evaluation episode
+    start: StartSpec = field(default_factory=StartSpec)
+    camera: CameraMount = field(default_factory=CameraMount)
+    latency: LatencySpec = field(default_factory=LatencySpec)
     joint_names: tuple[str, ...] = JOINT_NAMES
     arm_model: str = "so101_new_calib.xml"
     arm_model_sha256: str = ""
@@ -150,6 +195,11 @@ class PolicyContract:
         ):
             raise ContractError("contract field 'low_dim' must be a list of objects")
         version = data.get("version")
+        if version == 1:
+            raise ContractError(
+                "contract version 1 records no start state, camera mount or latency, so `so101 run` cannot check "
+                "that the arm reproduces them: re-export the policy from its checkpoint (`so101 export RUN_DIR`)"
+            )
         if version != CONTRACT_VERSION:
             raise ContractError(
                 f"contract version {version!r} is not supported (this so101-deploy reads version {CONTRACT_VERSION})"
@@ -158,9 +208,23 @@ class PolicyContract:
             image = ImageSpec(**{**data["image"], "crop_center": tuple(data["image"]["crop_center"])})
             action = ActionSpec(**_action_fields(data["action"]))
             low_dim = tuple(LowDimKey(**k) for k in data["low_dim"])
-            rest = {k: v for k, v in data.items() if k not in ("image", "action", "low_dim")}
+            start = StartSpec(
+                **_tuples(data["start"], ("joint_pos", "workspace_radius_m", "workspace_azimuth_deg"))
+            )
+            camera = CameraMount(**_tuples(data["camera"], ("pos", "euler")))
+            latency = LatencySpec(**_tuples(data["latency"], ("action_ms", "observation_ms")))
+            nested = ("image", "action", "low_dim", "start", "camera", "latency")
+            rest = {k: v for k, v in data.items() if k not in nested}
             rest["joint_names"] = tuple(rest.get("joint_names", JOINT_NAMES))
-            return cls(image=image, action=action, low_dim=low_dim, **rest)
+            return cls(
+                image=image,
+                action=action,
+                low_dim=low_dim,
+                start=start,
+                camera=camera,
+                latency=latency,
+                **rest,
+            )
         except (KeyError, TypeError) as exc:
             raise ContractError(f"contract is incomplete or has unknown fields: {exc}") from None
 
@@ -233,7 +297,8 @@ class PolicyContract:
             f"contract v{self.version}: image {im.camera} {im.stacked_shape} uint8 {im.color_order} "
             f"fovy {im.fovy_deg:g} deg crop {im.crop_fov_ratio:g} {im.interpolation}; low-dim {lows}; "
             f"action {act.type}[{act.size}] x{act.chunk_length} scale {list(act.scale)}; "
-            f"{self.control_hz:g} Hz control, repeat {act.action_repeat}"
+            f"{self.control_hz:g} Hz control, repeat {act.action_repeat}; "
+            f"start {self.start.task} stage {self.start.stage} ({self.start.pose}), {self.episode_steps} steps"
         )
 
 
@@ -260,6 +325,13 @@ def _action_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _tuples(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """JSON lists back to the tuples the frozen dataclasses hold (so a round trip compares equal)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected an object, got {type(data).__name__}")
+    return {k: tuple(v) if k in keys else v for k, v in data.items()}
+
+
 def contract_for_env(env_cfg) -> PolicyContract:
     """The contract a policy trained on ``env_cfg`` (a ``sim.config.EnvConfig``) is bound by.
 
@@ -268,7 +340,10 @@ def contract_for_env(env_cfg) -> PolicyContract:
     """
     from sim.arm_model import arm_mjcf_path, file_sha256
     from sim.control import ControllerParams
+    from sim.kinematics import ArmKinematics
+    from sim.poses import home_pose
     from sim.scene import wrist_camera_pose
+    from sim.tasks import task_class
 
     params = ControllerParams.from_env_config(env_cfg)
     camera = wrist_camera_pose(env_cfg.wrist_camera)
@@ -294,9 +369,56 @@ def contract_for_env(env_cfg) -> PolicyContract:
             max_joint_step_rad=params.max_joint_step_rad,
         ),
         control_hz=float(env_cfg.control_hz),
+        episode_steps=int(env_cfg.episode_steps),
+        start=_start_spec(
+            env_cfg, task_class(env_cfg.task), lambda: home_pose(ArmKinematics(arm_path), params)
+        ),
+        camera=CameraMount(
+            pos=tuple(float(v) for v in camera.pos),
+            euler=tuple(float(v) for v in camera.euler),
+            fovy_deg=float(camera.fovy),
+        ),
+        latency=latency_spec(env_cfg),
         arm_model=arm_path.name,
         arm_model_sha256=file_sha256(arm_path),
         reward_version=env_cfg.reward_version,
+    )
+
+
+def _start_spec(env_cfg, task, home) -> StartSpec:
+    """The evaluated start (``env.stage``; a training ``stage_mix`` is an aid and not recorded)."""
+    stage = int(env_cfg.stage)
+    common = {"task": env_cfg.task, "stage": stage, "description": task.stages.get(stage, "")}
+    if not task.is_home_start(stage):
+        return StartSpec(**common, pose="placed")
+    return StartSpec(
+        **common,
+        pose="home",
+        joint_pos=tuple(round(float(v), 6) for v in home()),
+        workspace_radius_m=tuple(float(v) for v in env_cfg.workspace.radius_m),
+        workspace_azimuth_deg=tuple(float(v) for v in env_cfg.workspace.azimuth_deg),
+    )
+
+
+def latency_spec(env_cfg) -> LatencySpec:
+    """The delay ranges ``env.randomization`` trains with, in milliseconds (whole steps at ``control_hz``)."""
+    from sim.randomize.timing import delay_samples_ms
+
+    rand = env_cfg.randomization
+    step_ms = 1000.0 / env_cfg.control_hz
+
+    def span(cfg, which: str) -> tuple[tuple[float, float], str]:
+        if not cfg.enabled:
+            return (0.0, 0.0), "none"
+        samples = delay_samples_ms(cfg.ms, cfg.from_telemetry, which)
+        if len(samples):
+            return (float(min(samples)), float(max(samples))), cfg.from_telemetry or "ms"
+        return (0.0, cfg.max_steps * step_ms), "steps"
+
+    action, source = span(rand.latency, "action_latency_ms")
+    observation, obs_source = span(rand.obs_delay, "frame_age_ms")
+    return LatencySpec(
+        action_ms=action, observation_ms=observation, source=source if source != "none" else obs_source
     )
 
 

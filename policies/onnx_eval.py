@@ -39,7 +39,7 @@ def env_config_for(contract: PolicyContract, base: EnvConfig | None = None) -> E
 def evaluate_onnx(policy: OnnxPolicy, env_cfg: EnvConfig, episodes: int, seed: int = 0) -> EvalResult:
     from policies.wrappers import make_env
 
-    env = make_env(env_cfg, seed=seed)
+    env = make_env(env_cfg.for_evaluation(), seed=seed)
     raw = env.unwrapped
     result = EvalResult([], [], [], seeds=[seed + i for i in range(episodes)])
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from sim.randomize import RandomizationConfig
@@ -21,9 +22,26 @@ class WristCameraConfig:
 
 
 @dataclass
+class WorkspaceConfig:
+    """Where the deployable task puts the cube: a sector of the table in front of the arm, measured from the
+    shoulder_pan axis (``sim.control.ControllerParams.pan_axis_xy``), inside the controller's reach sector.
+    An operator places the real cube anywhere in it (docs/sim_to_real.md, docs/workspace.png)."""
+
+    radius_m: tuple[float, float] = (0.15, 0.23)  # horizontal distance of the cube centre from the pan axis
+    azimuth_deg: tuple[float, float] = (-25.0, 25.0)  # from straight ahead (+x), counter-clockwise positive
+
+
+@dataclass
 class EnvConfig:
     task: str = "lift"  # a task registered in sim.tasks (sim/tasks/registry.py)
-    stage: int = 3  # the task's curriculum stage (lift: 0-4, see sim/tasks/lift/config.py)
+    stage: int = (
+        3  # the task's curriculum stage (lift: 0-4, see sim/tasks/lift/config.py); evaluated + exported
+    )
+    # Mixed training resets: probability of each stage's start (index = stage), e.g. [0.5, 0, 0, 0.5] trains
+    # half the episodes from the deployable start (stage 0) and half from stage 3. Empty: every reset from
+    # ``stage``. Evaluation always starts from ``stage`` (``for_evaluation``), so a curriculum helps training
+    # but the number reported is the deployable task's.
+    stage_mix: tuple[float, ...] = ()
     reward_version: str = "dense_v1"  # one of the task's reward versions
     episode_steps: int = 200  # control steps per episode (TimeLimit truncation)
     control_hz: float = 20.0  # rate at which actions are applied; physics substeps derive from it
@@ -47,5 +65,10 @@ class EnvConfig:
     terminate_on_success: bool = True  # end the episode (terminated) once success has been held
     cull_wrist_render: bool = True  # skip arm meshes outside the wrist frustum (pixel-identical, faster)
     antialias: bool = True  # 4x MSAA offscreen; off renders ~1.9x faster but changes ~6% (edge) pixels
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)  # the deployable start's cube sector
     wrist_camera: WristCameraConfig = field(default_factory=WristCameraConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)  # all off by default
+
+    def for_evaluation(self) -> EnvConfig:
+        """This config with training-only reset aids off: every episode starts from ``stage``."""
+        return dataclasses.replace(self, stage_mix=())

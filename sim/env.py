@@ -45,6 +45,7 @@ class SO101Env(gym.Env):
     def __init__(self, env_cfg: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any):
         cfg = dataclasses.replace(env_cfg or EnvConfig(), **overrides)
         task_cls = task_class(cfg.task)
+        self._stage_mix = np.asarray(task_cls.check_stage_mix(cfg.stage_mix))
         if cfg.obs not in OBS_MODES:
             raise ValueError(f"unknown env.obs {cfg.obs!r}; valid: {', '.join(OBS_MODES)}")
         if render_mode not in (None, "rgb_array"):
@@ -101,6 +102,9 @@ class SO101Env(gym.Env):
         super().reset(seed=seed)
         if self._dr is not None:
             self._reset_randomization(seed)
+        if self._stage_mix.size:  # mixed training resets (env.stage_mix); evaluation configs have none
+            p = self._stage_mix / self._stage_mix.sum()
+            self.task.stage = int(self.np_random.choice(len(p), p=p))
         self._targets = self.task.reset(self.data, self.np_random)
         if self._dr is not None:
             object_xy = self.task.object_xy(self.data)
@@ -206,7 +210,7 @@ class SO101Env(gym.Env):
         return {
             "success": bool(self._succeeded),
             **self.task.info(s),
-            "stage": self.cfg.stage,
+            "stage": self.task.stage,
             "joint_targets": self._targets.astype(np.float32),
         }
 

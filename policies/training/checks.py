@@ -35,6 +35,10 @@ def check_env(env: EnvConfig) -> None:
         task.check_stage(env.stage)
     except ValueError as exc:
         raise ValueError(f"env.stage: {exc}") from None
+    try:
+        task.check_stage_mix(env.stage_mix)
+    except ValueError as exc:
+        raise ValueError(f"env.stage_mix: {exc}") from None
     require_at_least(1, {
         "env.episode_steps": env.episode_steps,
         "env.image_size": env.image_size,

@@ -96,6 +96,10 @@ class Task(ABC, Generic[State]):
     name: ClassVar[str] = ""  # set by ``register_task``
     # Start-state distributions by ``env.stage`` (the curriculum), with a line each for error messages.
     stages: ClassVar[Mapping[int, str]] = {0: "the task's start state"}
+    # Stages whose arm starts at the home pose with the gripper open (``sim.poses.home_pose``): the start
+    # `so101 run` reproduces on the arm, so a policy trained and evaluated there is deployable. Any other stage
+    # places the arm from simulation-only truth (the cube's true position) and is a training aid only.
+    home_stages: ClassVar[frozenset[int]] = frozenset()
     # Privileged observation entries, name -> (size, bound), in the order they are concatenated.
     privileged_layout: ClassVar[Mapping[str, tuple[int, float]]] = {}
     rewards: ClassVar[RewardRegistry]  # the reward versions ``env.reward_version`` names
@@ -122,6 +126,23 @@ class Task(ABC, Generic[State]):
                 f"unknown curriculum stage {stage!r} of task {cls.name!r}; valid stages: {valid}"
             )
         return stage
+
+    @classmethod
+    def check_stage_mix(cls, mix) -> tuple[float, ...]:
+        """``env.stage_mix`` checked: one probability per stage index, each stage with weight > 0 valid."""
+        mix = tuple(float(p) for p in mix)
+        if not mix:
+            return mix
+        if any(not (p >= 0.0) for p in mix) or sum(mix) <= 0.0:
+            raise ValueError(f"env.stage_mix {list(mix)} must be probabilities >= 0 with a positive sum")
+        for stage, p in enumerate(mix):
+            if p > 0:
+                cls.check_stage(stage)
+        return mix
+
+    @classmethod
+    def is_home_start(cls, stage: int) -> bool:
+        return stage in cls.home_stages
 
     @classmethod
     def privileged_keys(cls) -> tuple[str, ...]:

@@ -128,7 +128,7 @@ def _trained_task(checkpoint: Path):
 
     algorithm, payload = algos.open_checkpoint(checkpoint)
     env: EnvConfig = algorithm.config_from_payload(payload).env
-    return dataclasses.replace(env, randomization=RandomizationConfig())
+    return dataclasses.replace(env.for_evaluation(), randomization=RandomizationConfig())
 
 
 def _evaluate_policy(

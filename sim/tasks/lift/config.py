@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STAGES = {
-    0: "arm at home, cube on the table",
+    0: "arm at home, gripper open, cube anywhere in env.workspace (the deployable start)",
     1: "cube in the closed gripper at lift height",
     2: "cube in the closed gripper at table height",
     3: "gripper open ~3 cm above the cube, wrist top-down, cube xy jitter +-2 cm",

@@ -96,12 +96,29 @@ def sparse_v1(s: LiftState, success: bool) -> float:
     return float(success)
 
 
+def check_workspace(ws, params: ControllerParams) -> None:
+    """The deployable workspace must lie inside the controller's reach sector, or a policy could never reach
+    some cubes it is asked to lift (and `run` would be asked for positions the arm cannot get to)."""
+    r_lo, r_hi = ws.radius_m
+    a_lo, a_hi = np.deg2rad(ws.azimuth_deg)
+    reach_lo, reach_hi = params.reach_radius_m
+    if not (reach_lo <= r_lo < r_hi <= reach_hi) or not (
+        -params.max_azimuth_rad <= a_lo < a_hi <= params.max_azimuth_rad
+    ):
+        raise ValueError(
+            f"env.workspace radius {list(ws.radius_m)} m / azimuth {list(ws.azimuth_deg)} deg is not inside the "
+            f"controller's reach sector (radius {list(params.reach_radius_m)} m, azimuth "
+            f"+-{np.rad2deg(params.max_azimuth_rad):.0f} deg, sim/control.py); shrink it"
+        )
+
+
 # -- the task -------------------------------------------------------------------------------------------
 @register_task("lift")
 class LiftTask(Task[LiftState]):
     """Resets the scene for a curriculum stage and measures the task state; owns no renderer."""
 
     stages = STAGES
+    home_stages = frozenset({0})
     privileged_layout = PRIVILEGED_LAYOUT
     rewards = REWARDS
 
@@ -119,6 +136,7 @@ class LiftTask(Task[LiftState]):
         self.moving_body = model.body(MOVING_JAW_BODY).id
         self.pad_geoms = tuple(_geom_id(model, name) for name in FINGERTIP_PADS)
         self.set_cube_size(cfg.cube_size)
+        check_workspace(cfg.workspace, params)
         self.home_q = home_pose(self.kin, self.params)
         self.hold_count = 0
 
@@ -161,10 +179,10 @@ class LiftTask(Task[LiftState]):
         mujoco.mj_resetData(self.model, data)
         self.hold_count = 0
         lay = self.layout
-        cube_xy = rng.uniform(lay.cube_low, lay.cube_high)
+        stage = self.stage
+        cube_xy = self._workspace_xy(rng) if stage == 0 else rng.uniform(lay.cube_low, lay.cube_high)
         yaw = self._facing_yaw(cube_xy) + rng.uniform(-lay.cube_yaw_jitter_rad, lay.cube_yaw_jitter_rad)
         cube_z = self.cube_half
-        stage = self.stage
         if stage == 0:
             q = self.home_q.copy()
         elif stage in (1, 2):
@@ -190,6 +208,14 @@ class LiftTask(Task[LiftState]):
         settle = max(1, round(lay.settle_s / self.model.opt.timestep))
         mujoco.mj_step(self.model, data, nstep=settle)
         return targets
+
+    def _workspace_xy(self, rng: np.random.Generator) -> np.ndarray:
+        """A cube position drawn uniformly in area over ``env.workspace`` (radius and azimuth from the pan axis)."""
+        ws = self.cfg.workspace
+        r_lo, r_hi = ws.radius_m
+        radius = np.sqrt(rng.uniform(r_lo**2, r_hi**2))
+        azimuth = np.deg2rad(rng.uniform(*ws.azimuth_deg))
+        return np.asarray(self.params.pan_axis_xy) + radius * np.array([np.cos(azimuth), np.sin(azimuth)])
 
     def _facing_yaw(self, xy: np.ndarray) -> float:
         """Cube yaw that puts two faces square to the jaws' closing direction (radial line from the base)."""
