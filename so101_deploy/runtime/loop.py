@@ -38,6 +38,7 @@ from so101_deploy.hardware.camera import Camera, CameraConfig
 from so101_deploy.hardware.errors import CameraError, HardwareError, MotorStatusError
 from so101_deploy.runtime.judges import JudgeError
 from so101_deploy.runtime.rate import Rate
+from so101_deploy.runtime.reproduce import camera_mount_problem, start_state_problem
 from so101_deploy.runtime.safety import (
     BusFailureCounter,
     SafetyConfig,
@@ -160,6 +161,9 @@ class Runner:
         if note:
             self.log(note)
         self.kinematics = ArmKinematics(arm_mjcf_path())
+        problem = start_state_problem(contract, self._home_pose())  # --start-pose hold cannot place it either
+        if problem:
+            raise StartupError(problem)
         calibration_path = resolve_calibration(cfg.calibration)
         try:
             calibration = load_calibration(calibration_path)
@@ -183,6 +187,9 @@ class Runner:
                 raise StartupError(
                     f"{exc} (camera calibration {cam_cal_path}); pass --camera-calibration none to use raw frames"
                 ) from None
+            problem = camera_mount_problem(contract, cam_cal.sim_camera)
+            if problem:
+                raise StartupError(f"{problem} (camera calibration {cam_cal_path})")
             self.rectifier = FrameRectifier(cam_cal)
             width, height = cam_cal.image_width, cam_cal.image_height
             try:
