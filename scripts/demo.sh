@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded simulation: train briefly, export ONNX, run it through `so101 run` on the
 # digital twin, and print success and latency. Everything stays under runs/demo/.
+# The deployable task throughout: the smoke preset trains and exports stage 0 (home start), the twin resets to it
+# (cube in the workspace, arm at rest) and `so101 run` moves the arm home itself before each episode.
 set -euo pipefail
 OUT=${DEMO_DIR:-runs/demo}
 PRESET=${DEMO_PRESET:-smoke}
@@ -24,7 +26,7 @@ field() { python3 -c "import json,sys; print(json.load(open('$OUT/twin.json'))['
 
 echo "== 4. so101 run on the twin"
 so101 run --policy "$OUT/policy.onnx" --port "$(field port)" --camera "$(field camera_url)" \
-  --calibration "$(field calibration)" --twin "$(field control_url)" --start-pose hold --yes \
+  --calibration "$(field calibration)" --twin "$(field control_url)" --start-pose home --yes \
   --episodes 2 --max-steps 100 --packet-timeout-ms 50 --out "$OUT/run" --json | tail -n 1 > "$OUT/run_summary.json"
 
 python3 - "$OUT/run_summary.json" <<'PY'
@@ -32,7 +34,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 t = s["timings_ms"]
 print(f"demo: {s['successes']}/{s['episodes']} episodes succeeded on the twin "
-      f"(the smoke preset trains for seconds and is not expected to succeed)")
+      f"(deployable task; the smoke preset trains for seconds and is not expected to succeed)")
 print(f"demo: loop period p50 {t['period_ms']['p50']:.1f} ms, frame-to-command p99 {t['compute_ms']['p99']:.2f} ms, "
       f"inference p50 {t['inference_ms']['p50']:.2f} ms; telemetry in {s['out_dir']}")
 PY

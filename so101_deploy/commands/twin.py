@@ -29,8 +29,15 @@ def perturbation_option(key: str, help: str = ""):  # noqa: A002
 
 def twin(
     stage: Annotated[
-        int, numeric_option("--stage", kind=int, low=0, high=4, help="Curriculum stage the scene resets to.")
-    ] = 3,
+        int,
+        numeric_option(
+            "--stage",
+            kind=int,
+            low=0,
+            high=4,
+            help="Curriculum stage the scene resets to (0: the deployable start, arm left at rest).",
+        ),
+    ] = 0,
     fps: Annotated[
         float, numeric_option("--fps", low=0, high=120, low_open=True, help="Camera frame rate.")
     ] = 15.0,

@@ -53,14 +53,15 @@ def evaluate_on_twin(
     out_dir: str | Path | None = None,
 ) -> TwinEvalResult:
     """Run ``episodes`` twin episodes (episode i reset with seed + i, perturbation i if given, in the training
-    sim's meaning: ``sim.heldout``)."""
+    sim's meaning: ``sim.heldout``). Each goes through `so101 run`'s own start-up: the twin places the cube and
+    leaves the arm at rest, and run moves it to the home pose at its start-pose speed before the episode."""
     steps = max_steps or env_cfg.episode_steps
     successes: list[bool] = []
     timings: dict = {}
     code, reason = 0, "done"
     with tempfile.TemporaryDirectory(prefix="so101-twin-eval-") as tmp:
         out = Path(out_dir) if out_dir else Path(tmp) / "run"
-        world = WorldConfig(env=env_cfg, seed=seed, perturbations=Perturbations())
+        world = WorldConfig(env=env_cfg.for_evaluation(), seed=seed, perturbations=Perturbations())
         with Twin(TwinConfig(world=world)) as twin:
             for i in range(episodes):
                 if perturbations:
@@ -68,7 +69,7 @@ def evaluate_on_twin(
                     twin.perturb({**Perturbations().__dict__, **held_out})
                 config = RunConfig(
                     policy=str(policy_path), port=twin.port, camera=twin.camera_url,
-                    calibration=str(twin.calibration_path), max_steps=steps, start_pose="hold",
+                    calibration=str(twin.calibration_path), max_steps=steps, start_pose="home",
                     out_dir=str(out / f"episode_{i:03d}"), packet_timeout_ms=50.0,
                 )  # fmt: skip
                 result = Runner(

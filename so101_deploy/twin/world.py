@@ -43,6 +43,12 @@ import numpy as np
 
 from so101_deploy.twin.perturbation_request import VISUAL_KEYS, validate_perturbation
 
+# Where the twin leaves the arm at each reset of a deployable (home-start) task: every joint at its calibration
+# zero, the arm stretched forward high above the table. Not the home pose, so `so101 run` has to move there with
+# its own start-up move, as on the real arm; the straight joint-space ramp from here to home keeps the tool
+# above 8 cm, clear of any cube in the workspace.
+REST_POSE_RAD = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
 
 @dataclass
 class Perturbations:
@@ -157,7 +163,11 @@ class TwinWorld:
             if seed is not None:
                 self.rng = np.random.default_rng(seed)
             targets = self.task.reset(self.data, self.rng)
-            self.data.ctrl[:] = targets  # the operator placed the arm; servos hold it where it is
+            if self.task.is_home_start(self.task.stage):
+                # Deployable start: the cube is placed, the arm is left at rest; `run` moves it home. Other
+                # (training-aid) stages keep the teleport: they place the arm from the cube's true position.
+                targets = self._put_arm_at_rest()
+            self.data.ctrl[:] = targets  # the servos hold the arm where it is
             self._commanded = np.array(targets, dtype=np.float64)
             if seed is not None:
                 self._dr_seed = seed
@@ -171,6 +181,13 @@ class TwinWorld:
                 "seed": seed,
                 "joint_pos": self.joint_positions().tolist(),
             }
+
+    def _put_arm_at_rest(self) -> np.ndarray:
+        rest = np.array(REST_POSE_RAD, dtype=np.float64)
+        self.data.qpos[self.qadr] = rest
+        self.data.qvel[self.task.dadr] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+        return rest
 
     # -- what the servos see -------------------------------------------------------------------------------
     def set_goal(self, index: int, rad: float | None) -> None:
