@@ -29,8 +29,8 @@ def test_contract_json_round_trip_and_version_check():
     again = PolicyContract.from_json(contract.to_json())
     assert again == contract
     assert "fovy 60" in again.summary()
-    with pytest.raises(ContractError, match="version 2"):
-        PolicyContract.from_json(contract.to_json().replace('"version": 1', '"version": 2'))
+    with pytest.raises(ContractError, match="version 3 is not supported"):
+        PolicyContract.from_json(contract.to_json().replace('"version": 2', '"version": 3'))
     with pytest.raises(ContractError, match="not valid JSON"):
         PolicyContract.from_json("{nope")
 
