@@ -81,7 +81,7 @@ def test_missing_contract_is_refused(tmp_path, exported):
 def test_unknown_contract_version_is_refused(tmp_path, exported):
     _, result = exported
     model = onnx.load(str(result.path))
-    model.metadata_props[0].value = model.metadata_props[0].value.replace('"version": 1', '"version": 99')
+    model.metadata_props[0].value = model.metadata_props[0].value.replace('"version": 2', '"version": 99')
     path = tmp_path / "v99.onnx"
     onnx.save(model, str(path))
     with pytest.raises(PolicyLoadError, match="version 99 is not supported"):

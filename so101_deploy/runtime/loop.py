@@ -218,6 +218,11 @@ class Runner:
             except JudgeError as exc:
                 raise StartupError(str(exc)) from None
         self.log(f"policy {cfg.policy}: {contract.summary()}")
+        if cfg.max_steps != contract.episode_steps:
+            self.log(
+                f"note: episodes run {cfg.max_steps} ticks; the policy was trained and evaluated on "
+                f"{contract.episode_steps} (--max-steps)"
+            )
 
     def _check_arm_model(self, contract: PolicyContract) -> None:
         """The policy was trained on this very arm model (joint ranges, link lengths, camera mount)."""
