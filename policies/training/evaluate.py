@@ -96,7 +96,8 @@ class Evaluator:
     def __init__(self, env_cfg: EnvConfig, num_envs: int = 1, seed: int = 0):
         from policies.wrappers import make_env, make_vector_env
 
-        env_cfg = env_cfg.for_evaluation()  # every episode from env.stage: training's stage_mix is an aid only
+        # every episode from env.stage: training's stage_mix is an aid only
+        env_cfg = env_cfg.for_evaluation()
         self.env_cfg, self.num_envs, self.seed = env_cfg, num_envs, seed
         self._make_env = make_env
         self.env = make_env(env_cfg, seed=seed, render_overview=True) if num_envs == 1 else None
