@@ -19,10 +19,24 @@ from policies.training.evaluate import EvalResult
 
 
 def env_config_for(contract: PolicyContract, base: EnvConfig | None = None) -> EnvConfig:
-    """An EnvConfig that honours the contract (image, stacking, action, rate); the rest from ``base``."""
+    """An EnvConfig that honours the contract (image, stacking, action, rate, task and start stage, episode
+    length, camera mount); the rest from ``base``."""
     base = base or EnvConfig()
+    start, mount = contract.start, contract.camera
+    workspace = base.workspace
+    if start.workspace_radius_m and start.workspace_azimuth_deg:
+        workspace = dataclasses.replace(
+            workspace,
+            radius_m=tuple(start.workspace_radius_m),
+            azimuth_deg=tuple(start.workspace_azimuth_deg),
+        )
     return dataclasses.replace(
         base,
+        task=start.task,
+        stage=start.stage,
+        stage_mix=(),
+        episode_steps=contract.episode_steps,
+        workspace=workspace,
         image_size=contract.image.size,
         frame_stack=contract.image.frame_stack,
         action_repeat=contract.action.action_repeat,
@@ -30,7 +44,10 @@ def env_config_for(contract: PolicyContract, base: EnvConfig | None = None) -> E
         action_type=contract.action.type,
         control_hz=contract.control_hz,
         include_prev_action=lists_low_dim(contract, PREV_ACTION),
-        wrist_camera=dataclasses.replace(base.wrist_camera, fovy=contract.image.fovy_deg),
+        wrist_camera=dataclasses.replace(
+            base.wrist_camera, pos=tuple(mount.pos), euler=tuple(mount.euler), fovy=contract.image.fovy_deg,
+            calibration_file="",
+        ),
         **({"ee_step_m": contract.action.scale[0]} if contract.action.type == "ee_delta" else
            {"joint_step_rad": contract.action.scale[0]}),
     )  # fmt: skip

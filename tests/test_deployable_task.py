@@ -83,6 +83,10 @@ def test_contract_v2_records_start_episode_camera_and_latency_and_round_trips():
     assert contract.camera.pos == pytest.approx(tuple(mount.pos)) and contract.camera.fovy_deg == 60.0
     assert contract.latency.action_ms == (20.0, 60.0) and contract.latency.observation_ms == (0.0, 0.0)
     assert PolicyContract.from_json(contract.to_json()) == contract
+    from policies.onnx_eval import env_config_for
+
+    again = env_config_for(contract, EnvConfig(stage=3))  # `so101 eval POLICY.onnx` judges the trained task
+    assert (again.stage, again.episode_steps, again.wrist_camera.pos) == (0, 150, contract.camera.pos)
 
     placed = contract_for_env(EnvConfig(stage=3, stage_mix=(0.5, 0, 0, 0.5)))
     assert not placed.start.deployable and placed.start.stage == 3 and placed.start.joint_pos == ()
