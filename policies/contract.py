@@ -102,6 +102,9 @@ class ActionSpec:
     max_joint_step_rad: tuple[float, ...] = MAX_JOINT_STEP_RAD
 
 
+START_POSES = ("home", "placed")  # StartSpec.pose: reproducible by `so101 run`, or placed by the sim
+
+
 @dataclass(frozen=True)
 class StartSpec:
     """Where every episode the policy was trained and evaluated on starts.
@@ -289,6 +292,36 @@ class PolicyContract:
         for value in act.max_joint_step_rad:
             _check_number("action.max_joint_step_rad", value, 0.0, math.pi, low_open=True)
         _check_number("control_hz", self.control_hz, 0.0, 200.0, low_open=True)
+        self._validate_what_the_arm_reproduces()
+
+    def _validate_what_the_arm_reproduces(self) -> None:
+        """The v2 fields: start state, episode length, camera mount, latency (their meaning: docs/sim_to_real.md)."""
+        _check_int("episode_steps", self.episode_steps, 1, 1_000_000)
+        start, cam = self.start, self.camera
+        if start.pose not in START_POSES:
+            raise ContractError(
+                f"contract start.pose {start.pose!r} is unknown; valid: {', '.join(START_POSES)}"
+            )
+        _check_number("start.tolerance_rad", start.tolerance_rad, 0.0, 0.5, low_open=True)
+        if start.joint_pos and len(start.joint_pos) != len(self.joint_names):
+            raise ContractError(
+                f"contract start.joint_pos has {len(start.joint_pos)} values for {len(self.joint_names)} joints"
+            )
+        for value in start.joint_pos:
+            _check_number("start.joint_pos", value, -math.pi, math.pi)
+        if len(cam.pos) != 3 or len(cam.euler) != 3:
+            raise ContractError("contract camera.pos and camera.euler must have 3 values each")
+        for value in cam.pos:
+            _check_number("camera.pos", value, -0.5, 0.5)
+        for value in cam.euler:
+            _check_number("camera.euler", value, -2 * math.pi, 2 * math.pi)
+        _check_number("camera.fovy_deg", cam.fovy_deg, 0.0, 180.0, low_open=True, high_open=True)
+        for name in ("action_ms", "observation_ms"):
+            span = getattr(self.latency, name)
+            if len(span) != 2:
+                raise ContractError(f"contract latency.{name} must be (low, high) in ms, got {list(span)}")
+            for value in span:
+                _check_number(f"latency.{name}", value, 0.0, 10_000.0)
 
     def summary(self) -> str:
         im, act = self.image, self.action

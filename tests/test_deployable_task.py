@@ -212,3 +212,24 @@ def test_twin_reset_leaves_the_arm_at_rest_and_eval_twin_moves_it_home_through_r
         for line in (tmp_path / "eval" / "episode_000" / "ticks.jsonl").read_text().splitlines()
     ]
     assert np.max(np.abs(np.array(ticks[0]["joint_pos"]) - _home())) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"start": {"pose": "teleported"}}, "start.pose 'teleported' is unknown"),
+        ({"start": {"tolerance_rad": float("nan")}}, "start.tolerance_rad is nan"),
+        ({"camera": {"pos": (0.0, 0.0)}}, "camera.pos and camera.euler must have 3 values"),
+        ({"latency": {"action_ms": (-5.0, 10.0)}}, "latency.action_ms is -5.0"),
+        ({"episode_steps": 0}, "episode_steps is 0"),
+    ],
+)
+def test_v2_fields_a_runtime_cannot_honour_are_refused(change, expected):
+    contract = contract_for_env(EnvConfig(stage=0))
+    contract.validate()
+    for key, value in change.items():
+        part = getattr(contract, key)
+        value = dataclasses.replace(part, **value) if isinstance(value, dict) else value
+        contract = dataclasses.replace(contract, **{key: value})
+    with pytest.raises(ContractError, match=expected):
+        contract.validate()

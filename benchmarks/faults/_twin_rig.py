@@ -39,7 +39,7 @@ class TwinRig:
         from policies.drqv2.fast import build_agent
         from policies.export import export_policy
 
-        contract = contract_for_env(EnvConfig())
+        contract = contract_for_env(EnvConfig(stage=0))  # the deployable start `run` accepts
         spec = ObsSpec(contract.image.stacked_shape, contract.low_dim_size, 1, contract.action.size)
         agent = build_agent(spec, AgentConfig(), device="cpu", seed=0)
         agent.train(False)
