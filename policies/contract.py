@@ -435,9 +435,10 @@ def _start_spec(env_cfg, task, home) -> StartSpec:
 
 def latency_spec(env_cfg) -> LatencySpec:
     """The delay ranges ``env.randomization`` trains with, in milliseconds (whole steps at ``control_hz``)."""
+    from sim.measured_latency import centre_on_measured
     from sim.randomize.timing import delay_samples_ms
 
-    rand = env_cfg.randomization
+    rand = centre_on_measured(env_cfg.randomization, env_cfg.wrist_camera.calibration_file)
     step_ms = 1000.0 / env_cfg.control_hz
 
     def span(cfg, which: str) -> tuple[tuple[float, float], str]:

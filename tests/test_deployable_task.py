@@ -233,3 +233,17 @@ def test_v2_fields_a_runtime_cannot_honour_are_refused(change, expected):
         contract = dataclasses.replace(contract, **{key: value})
     with pytest.raises(ContractError, match=expected):
         contract.validate()
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "default"])
+def test_presets_evaluate_and_export_the_deployable_task(preset):
+    from common.config import load_config
+    from policies.drqv2.config import TrainConfig
+
+    cfg = load_config(TrainConfig, preset)
+    contract = contract_for_env(cfg.env)
+    assert cfg.env.stage == 0 and contract.start.deployable
+    if preset != "smoke":  # trained with a real arm's joint-zero errors and a USB camera loop's delays
+        noise = cfg.env.randomization.joint_noise
+        assert noise.enabled and noise.offset_deg == 2.5
+        assert contract.latency.action_ms == (0.0, 50.0) and contract.latency.observation_ms == (0.0, 100.0)
