@@ -247,3 +247,19 @@ def test_presets_evaluate_and_export_the_deployable_task(preset):
         noise = cfg.env.randomization.joint_noise
         assert noise.enabled and noise.offset_deg == 2.5
         assert contract.latency.action_ms == (0.0, 50.0) and contract.latency.observation_ms == (0.0, 100.0)
+
+
+def test_a_measured_latency_outside_the_trained_range_is_named_at_start_up():
+    from types import SimpleNamespace
+
+    from so101_deploy.runtime.reproduce import latency_note
+
+    contract = contract_for_env(
+        EnvConfig(
+            stage=0, randomization=RandomizationConfig(latency=LatencyConfig(enabled=True, max_steps=1))
+        )
+    )  # 0-50 ms
+    assert latency_note(contract, SimpleNamespace(median_ms=40.0)) is None
+    note = latency_note(contract, SimpleNamespace(median_ms=120.0))
+    assert "measured loop latency 120 ms" in note and "0-50 ms" in note
+    assert latency_note(contract, None) is None

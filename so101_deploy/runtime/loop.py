@@ -38,7 +38,7 @@ from so101_deploy.hardware.camera import Camera, CameraConfig
 from so101_deploy.hardware.errors import CameraError, HardwareError, MotorStatusError
 from so101_deploy.runtime.judges import JudgeError
 from so101_deploy.runtime.rate import Rate
-from so101_deploy.runtime.reproduce import camera_mount_problem, start_state_problem
+from so101_deploy.runtime.reproduce import camera_mount_problem, latency_note, start_state_problem
 from so101_deploy.runtime.safety import (
     BusFailureCounter,
     SafetyConfig,
@@ -190,6 +190,9 @@ class Runner:
             problem = camera_mount_problem(contract, cam_cal.sim_camera)
             if problem:
                 raise StartupError(f"{problem} (camera calibration {cam_cal_path})")
+            note = latency_note(contract, getattr(cam_cal, "latency", None))
+            if note:
+                self.log(note)
             self.rectifier = FrameRectifier(cam_cal)
             width, height = cam_cal.image_width, cam_cal.image_height
             try:

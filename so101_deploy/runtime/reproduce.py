@@ -91,3 +91,21 @@ def camera_mount_problem(
             f"by more than {tolerance.fovy_deg:g} deg (everything would look nearer or farther): {redo}"
         )
     return None
+
+
+def latency_note(contract: PolicyContract, measured) -> str | None:
+    """A warning (not a refusal) when the loop latency measured by `so101 calibrate latency` (a
+    ``MeasuredLatency``) lies outside the delays the policy was trained with: it may still work, and only the
+    episode says; the telemetry's frame ages and tick timings are there to compare."""
+    if measured is None:
+        return None
+    lat = contract.latency
+    low = lat.action_ms[0] + lat.observation_ms[0]
+    high = lat.action_ms[1] + lat.observation_ms[1]
+    if low <= measured.median_ms <= high:
+        return None
+    return (
+        f"warning: measured loop latency {measured.median_ms:.0f} ms (so101 calibrate latency) is outside the "
+        f"{low:.0f}-{high:.0f} ms the policy was trained with; train with env.randomization.latency/obs_delay "
+        "around_measured_ms and env.wrist_camera.calibration_file set to this camera calibration"
+    )
