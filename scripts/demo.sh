@@ -18,7 +18,7 @@ echo "== 2. export"
 so101 export "$OUT/train" -o "$OUT/policy.onnx"
 
 echo "== 3. digital twin"
-so101 twin --json --out-dir "$OUT/twin" > "$OUT/twin.json" 2> "$OUT/twin.log" &
+so101 twin --stage 0 --json --out-dir "$OUT/twin" > "$OUT/twin.json" 2> "$OUT/twin.log" &
 TWIN_PID=$!
 trap 'kill -TERM $TWIN_PID 2>/dev/null; wait $TWIN_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do [ -s "$OUT/twin.json" ] && break; sleep 0.2; done
