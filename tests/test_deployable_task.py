@@ -154,7 +154,9 @@ def test_run_refuses_a_stage_3_policy_before_torque_on(home_twin, tmp_path):
 def test_run_starts_a_deployable_policy_from_rest_by_its_own_move_home(home_twin, tmp_path):
     policy = _export(tmp_path, EnvConfig(stage=0, **SMALL), "home.onnx")
     home_twin.world.reset(seed=1)
-    np.testing.assert_allclose(home_twin.world.joint_positions(), REST_POSE_RAD, atol=1e-6)  # not teleported
+    np.testing.assert_allclose(
+        home_twin.world.joint_positions(), REST_POSE_RAD, atol=0.01
+    )  # not teleported (physics runs)
     result = runner.invoke(
         app, _run_args(home_twin, policy, tmp_path, "--start-pose", "home", "--max-steps", "6", "--json")
     )
