@@ -114,7 +114,9 @@ def test_sim_and_runtime_send_the_same_targets_on_an_expert_episode(monkeypatch,
     env.close()
     assert info["success"]
 
-    runner = runtime(tmp_path, arm_calibration, cfg)
+    # The runtime's controller comes from the contract's action spec, the same for every stage; a stage-3
+    # contract itself is refused at start-up (run cannot reproduce its start), so build run from stage 0's.
+    runner = runtime(tmp_path, arm_calibration, replace(cfg, stage=0))
     results = drive_runtime(runner, calls, start)
     for tick, (call, safe) in enumerate(zip(calls, results, strict=True)):
         assert "step_limited" not in safe.events and not safe.held, (tick, safe.events)
@@ -231,10 +233,11 @@ def test_step_guard_refuses_looser_and_notes_stricter():
 
 def test_run_uses_the_contracts_limits_and_a_stricter_bound_binds(tmp_path, arm_calibration):
     notes = []
-    default = runtime(tmp_path, arm_calibration, EnvConfig())
+    deployable = EnvConfig(stage=0)  # run refuses a start it cannot reproduce (the default stage 3)
+    default = runtime(tmp_path, arm_calibration, deployable)
     np.testing.assert_array_equal(default.safety.max_step, MAX_JOINT_STEP_RAD)
     stricter = runtime(
-        tmp_path, arm_calibration, EnvConfig(), SafetyConfig(max_joint_step_rad=0.02), notes.append
+        tmp_path, arm_calibration, deployable, SafetyConfig(max_joint_step_rad=0.02), notes.append
     )
     np.testing.assert_array_equal(stricter.safety.max_step, [0.02] * 6)
     assert any("stricter than training" in n for n in notes)
@@ -273,7 +276,7 @@ def test_run_on_the_twin_sends_the_contracts_limits_and_never_binds_the_guard(tm
     that move 0.05 rad per tick at most, and the safety filter never had to step in (no step_limited events)."""
     from so101_deploy.twin.app import Twin, TwinConfig
 
-    contract = contract_for_env(EnvConfig())
+    contract = contract_for_env(EnvConfig(stage=0))  # a start `run` reproduces (it refuses stage 3)
     policy = constant_policy(tmp_path / "policy.onnx", contract, [1.0, 0.0, -1.0, 1.0])
     with Twin(TwinConfig()) as twin:
         ticks = {}
