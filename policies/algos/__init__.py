@@ -19,6 +19,7 @@ _MODULES = {
     "drqv2": "policies.algos.drqv2",
     "sac": "policies.algos.sac",
     "squint": "policies.algos.squint",
+    "distill": "policies.algos.distill",
 }
 DEFAULT = "drqv2"  # also the algorithm of checkpoints written before payloads named theirs
 

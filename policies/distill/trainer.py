@@ -1,0 +1,242 @@
+"""The DAgger loop (Ross et al., 2011): roll out, label, aggregate, regress, repeat.
+
+One iteration: ``episodes_per_iteration`` rollouts in which each step acts with the expert's label with
+probability beta (decaying per iteration) and with the student's deterministic action otherwise; every visited
+state is labelled by the expert and its student inputs are aggregated; then ``updates_per_iteration`` steps of
+MSE regression of the student's tanh action onto the labels, on batches drawn from the whole aggregate. States the
+student drifts into get labels, which is what plain behaviour cloning lacks.
+
+Run directory, stop signals, checkpoint files, evaluation and metrics are the shared ones (policies/training/).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from common.config import to_dict
+from policies.distill.checkpoint import load_checkpoint, save_checkpoint
+from policies.distill.config import DistillConfig
+from policies.distill.dataset import LabelledDataset
+from policies.distill.expert import make_expert
+from policies.distill.student import StudentSpec, act_fn, build_student, student_inputs
+from policies.drqv2.networks import random_shift
+from policies.training.checkpoint import CHECKPOINT
+from policies.training.device import resolve_device, set_torch_threads
+from policies.training.evaluate import Evaluator
+from policies.training.metrics import MetricsLogger
+from policies.training.signals import StopRequest, workers_ignore_stop_signals
+
+
+def _next_multiple(frame: int, every: int) -> int:
+    return (frame // every + 1) * every
+
+
+class DistillTrainer:
+    def __init__(
+        self, cfg: DistillConfig, run_dir: str | Path, resume: bool = False, console: Console | None = None
+    ):
+        cfg.validate()
+        self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
+        self.console = console or Console()
+        self.device = resolve_device(cfg.device)
+        set_torch_threads(cfg.torch_threads, self.device)
+        self.counters = {"frame": 0, "iteration": 0, "episode": 0, "update": 0}
+        self._stop = StopRequest(self._announce_stop)
+
+    # -- setup ----------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from policies.wrappers import make_env
+
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        payload = load_checkpoint(self.run_dir / CHECKPOINT) if self.resume else None
+        with workers_ignore_stop_signals():
+            self.env = make_env(cfg.env, seed=cfg.seed)
+            self.evaluator = Evaluator(cfg.env, cfg.num_eval_envs, seed=cfg.seed + 10_000)
+        self.spec = StudentSpec.of_space(self.env.observation_space, self.env.action_space)
+        self.expert = make_expert(cfg.env)
+        self.student = build_student(self.spec, cfg.student).to(self.device)
+        self.optimizer = torch.optim.Adam(self.student.parameters(), lr=cfg.student.lr)
+        self.dataset = LabelledDataset(cfg.dataset_capacity, self.spec, seed=cfg.seed + 1)
+        self.rng = np.random.default_rng(cfg.seed + 2)
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 3)
+        if payload is not None:
+            self.student.load_state_dict(payload["student"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.counters.update(payload["counters"])
+            torch.set_rng_state(payload["torch_rng"])
+            self.console.print(f"resumed from {self.run_dir / CHECKPOINT} at frame {self.counters['frame']}")
+        self.logger = MetricsLogger(
+            self.run_dir, self.console, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
+            wandb_project=cfg.wandb_project, config=to_dict(cfg), name=self.run_dir.name,
+        )  # fmt: skip
+
+    # -- DAgger pieces -----------------------------------------------------------------------------------------
+    def rollout(self, beta: float, seed: int) -> dict[str, float]:
+        """One episode of the beta-mixed policy; every visited state goes into the dataset with the expert's label."""
+        obs, _ = self.env.reset(seed=seed)
+        self.expert.reset()
+        act = act_fn(self.student, self.device)
+        ret, steps, success, expert_steps, done = 0.0, 0, False, 0, False
+        self.student.eval()
+        while not done:
+            label = self.expert.label(obs)  # called every step: the expert's phase follows the visited states
+            self.dataset.add(*student_inputs(obs), label)
+            use_expert = self.rng.random() < beta
+            action = label if use_expert else act({k: v[None] for k, v in obs.items()})[0]
+            expert_steps += int(use_expert)
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            ret, steps = ret + float(reward), steps + 1
+            success |= bool(info.get("success", False))
+            done = bool(terminated or truncated)
+        self.student.train()
+        self.counters["frame"] += steps * self.cfg.frames_per_step
+        self.counters["episode"] += 1
+        return {
+            "episode_return": ret,
+            "episode_length": float(steps),
+            "success_rate": float(success),
+            "expert_share": expert_steps / steps,
+        }
+
+    def regress(self) -> float:
+        """One gradient step of MSE between the student's tanh action and the expert's label."""
+        cfg = self.cfg.student
+        rgb, low_dim, label = (
+            torch.as_tensor(x, device=self.device) for x in self.dataset.sample(cfg.batch_size)
+        )
+        image = random_shift(rgb, cfg.aug_pad, self.generator) if cfg.aug_pad > 0 else rgb.float()
+        loss = F.mse_loss(self.student(image, low_dim), label)  # the encoder takes float pixels as they are
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.counters["update"] += 1
+        return loss.item()
+
+    # -- evaluation, checkpoints -------------------------------------------------------------------------------
+    def evaluate(self) -> dict:
+        cfg, frame = self.cfg, self.counters["frame"]
+        video = self.run_dir / "videos" / f"eval_{frame:09d}.mp4" if cfg.eval_video else None
+        self.student.eval()
+        try:
+            result = self.evaluator.run(
+                act_fn(self.student, self.device), cfg.num_eval_episodes, video_path=video
+            )
+        finally:
+            self.student.train()
+        low, high = result.success_interval
+        values = {
+            **self.counters,
+            "time_s": self._elapsed(),
+            "episode_return": result.mean_return,
+            "episode_length": result.mean_length,
+            "success_rate": result.success_rate,
+            "success_low": low,
+            "success_high": high,
+        }
+        self.logger.log("eval", values)
+        return values
+
+    def save(self) -> Path:
+        if hasattr(self, "_t0"):
+            self.counters["time_s"] = self._elapsed()
+        return save_checkpoint(
+            self.run_dir / CHECKPOINT, self.student, self.optimizer, self.spec, self.cfg, self.counters
+        )
+
+    def _elapsed(self) -> float:
+        return self._time_before + time.perf_counter() - self._t0
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
+        returns; so does an exception once training has started."""
+        started = False
+        last_eval: dict = {}
+        try:
+            with self._stop:
+                self._setup()
+                self._t0, self._time_before = time.perf_counter(), float(self.counters.get("time_s", 0.0))
+                progress = Progress(
+                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                    TimeElapsedColumn(), console=self.console, disable=not self.cfg.progress,
+                )  # fmt: skip
+                with progress:
+                    task = progress.add_task(
+                        self.run_dir.name, total=self.cfg.num_train_frames, completed=self.counters["frame"]
+                    )
+                    started = True
+                    last_eval = self._loop(progress, task)
+        finally:
+            try:
+                if started:
+                    path = self.save()
+                    interrupted = f" (interrupted by {self._stop.signal_name})" if self._stop else ""
+                    self.console.print(f"checkpoint: {path}{interrupted}", highlight=False)
+            finally:
+                self.close()
+        return last_eval
+
+    def _announce_stop(self, signal_name: str) -> None:
+        self.console.print(
+            f"[bold red]{signal_name}: finishing this iteration, saving a checkpoint, exiting[/]",
+            highlight=False,
+        )
+
+    def _loop(self, progress: Progress, task) -> dict:
+        cfg, c = self.cfg, self.counters
+        next_log = _next_multiple(c["frame"], cfg.log_every_frames)
+        next_eval = _next_multiple(c["frame"], cfg.eval_every_frames)
+        next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+        episodes: dict[str, list[float]] = defaultdict(list)
+        losses: list[float] = []
+        period = (time.perf_counter(), c["frame"], c["update"])  # start of the log period: FPS over it
+        last_eval: dict = {}
+        while c["frame"] < cfg.num_train_frames and not self._stop:
+            beta = cfg.beta(c["iteration"])
+            for _ in range(cfg.episodes_per_iteration):
+                for key, value in self.rollout(beta, seed=cfg.seed + 1000 + c["episode"]).items():
+                    episodes[key].append(value)
+            losses.extend(self.regress() for _ in range(cfg.updates_per_iteration))
+            c["iteration"] += 1
+            progress.update(task, completed=min(c["frame"], cfg.num_train_frames))
+            if c["frame"] >= next_log:
+                seconds = max(time.perf_counter() - period[0], 1e-9)
+                self.logger.log("train", {
+                    **c, "time_s": self._elapsed(), "buffer_size": len(self.dataset),
+                    "env_fps": (c["frame"] - period[1]) / seconds, "update_fps": (c["update"] - period[2]) / seconds,
+                    "actor_loss": float(np.mean(losses)), "beta": beta,  # the actor's loss is the regression's
+                    **{k: float(np.mean(v)) for k, v in episodes.items()},
+                })  # fmt: skip
+                episodes.clear()
+                losses.clear()
+                period = (time.perf_counter(), c["frame"], c["update"])
+                next_log = _next_multiple(c["frame"], cfg.log_every_frames)
+            if c["frame"] >= next_eval:
+                last_eval = self.evaluate()
+                next_eval = _next_multiple(c["frame"], cfg.eval_every_frames)
+            if c["frame"] >= next_ckpt:
+                self.save()
+                next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+        if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
+            last_eval = self.evaluate()
+        c["time_s"] = self._elapsed()
+        return last_eval
+
+    def close(self) -> None:
+        for name in ("env", "evaluator"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.close()
+        logger = getattr(self, "logger", None)
+        if logger is not None:
+            logger.close()
