@@ -67,11 +67,11 @@ def test_export_matches_the_torch_student(distill_run, tmp_path):
     result = runner.invoke(app, ["export", str(distill_run), "-o", str(path)])
     assert result.exit_code == 0, result.output
     policy = OnnxPolicy(path)
-    assert policy.contract.image.size == 48 and policy.contract.image.frame_stack == 1
+    assert policy.contract.image.size == 32 and policy.contract.image.frame_stack == 1
     student, _, _ = load_student(distill_run)
     rng = np.random.default_rng(0)
     for batch in (1, 4):
-        rgb = rng.integers(0, 256, (batch, 3, 48, 48), dtype=np.uint8)
+        rgb = rng.integers(0, 256, (batch, 3, 32, 32), dtype=np.uint8)
         low = rng.normal(size=(batch, policy.contract.low_dim_size)).astype(np.float32)
         expected = torch_actions(student, rgb, low)
         np.testing.assert_allclose(policy.run(rgb, low), expected, atol=1e-5)
@@ -134,3 +134,16 @@ def test_dagger_labels_every_visited_state_with_the_expert(tmp_path, beta):
             np.testing.assert_array_equal(trainer.dataset.low_dim[i], obs["low_dim_state"])
     finally:
         trainer.close()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("env.obs=state", "env.obs=pixels"),
+        ("env.action_type=joint_delta", "ee_delta"),
+        ("beta_decay=1.5", "beta_decay"),
+    ],
+)
+def test_config_refuses_what_the_student_or_expert_cannot_do(override, message):
+    with pytest.raises(ValueError, match=message):  # ConfigError, from validate(), is a ValueError
+        load_config(DistillConfig, "distill_cpu", [override])
