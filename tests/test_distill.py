@@ -5,7 +5,7 @@ privileged state."""
 import csv
 import json
 
-from sim.expert import ScriptedLiftExpert
+from sim.tasks import task_class
 
 import numpy as np
 import pytest
@@ -126,7 +126,9 @@ def test_dagger_labels_every_visited_state_with_the_expert(tmp_path, beta):
         n = len(recorder.seen)
         assert n == int(stats["episode_length"]) == len(trainer.dataset) > 0
         assert stats["expert_share"] == beta
-        reference = ScriptedLiftExpert(cfg.env)  # a fresh expert on the same states gives the same labels
+        reference = task_class(cfg.env.task).expert(
+            cfg.env
+        )  # a fresh expert on the same states gives the same labels
         for i, (obs, label) in enumerate(recorder.seen):
             np.testing.assert_array_equal(trainer.dataset.label[i], label)
             np.testing.assert_array_equal(trainer.dataset.label[i], reference.act(obs))

@@ -1,25 +1,26 @@
-"""The labeller: the one place the distillation path names its expert, so moving to the task registry's expert
-(``sim/tasks``, ``task.expert``) is a change here only. It reads privileged state; only the trainer's labelling
-calls it, never the student."""
+"""The labeller: the one place the distillation path names its expert, the task's own scripted expert
+(``task_class(env.task).expert``, sim/tasks). It reads privileged state; only the trainer's labelling calls it,
+never the student."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from sim.config import EnvConfig
 
 import numpy as np
-
-Labeller = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 class Expert:
     """A stateful labeller: ``reset()`` at each episode start, ``label(obs)`` on every wrapped observation."""
 
     def __init__(self, env_cfg: EnvConfig):
-        from sim.expert import ScriptedLiftExpert
+        from sim.tasks import task_class
 
-        self._expert = ScriptedLiftExpert(env_cfg)
+        expert = task_class(env_cfg.task).expert(env_cfg)
+        if expert is None:
+            raise ValueError(
+                f"task {env_cfg.task!r} has no scripted expert to label with; algo=distill needs one"
+            )
+        self._expert = expert
 
     def reset(self) -> None:
         self._expert.reset()
