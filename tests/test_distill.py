@@ -149,3 +149,14 @@ def test_dagger_labels_every_visited_state_with_the_expert(tmp_path, beta):
 def test_config_refuses_what_the_student_or_expert_cannot_do(override, message):
     with pytest.raises(ValueError, match=message):  # ConfigError, from validate(), is a ValueError
         load_config(DistillConfig, "distill_cpu", [override])
+
+
+def test_resume_continues_the_counters(distill_run):
+    before = torch.load(distill_run / "checkpoint.pt", weights_only=True)["counters"]
+    result = runner.invoke(
+        app, ["train", "--resume", str(distill_run), f"num_train_frames={before['frame'] + 40}"]
+    )
+    assert result.exit_code == 0, result.output
+    after = torch.load(distill_run / "checkpoint.pt", weights_only=True)["counters"]
+    assert after["frame"] >= before["frame"] + 40 and after["iteration"] > before["iteration"]
+    assert after["update"] == before["update"] + 4 * (after["iteration"] - before["iteration"])
