@@ -22,6 +22,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from calibration.camera_model import CameraCalibration, SimCameraPose
+from common.config import preset_names
 from policies.contract import ContractError, PolicyContract, contract_for_env
 from policies.export import export_policy
 from so101_deploy.cli import app
@@ -235,6 +236,17 @@ def test_v2_fields_a_runtime_cannot_honour_are_refused(change, expected):
         contract = dataclasses.replace(contract, **{key: value})
     with pytest.raises(ContractError, match=expected):
         contract.validate()
+
+
+@pytest.mark.parametrize("preset", [name for name in preset_names() if name != "state"])
+def test_every_pixel_preset_trains_for_a_start_the_arm_can_reproduce(preset):
+    """`state` reads sim-only state and is not deployable anyway; every other preset's policy must pass `run`."""
+    from common.config import load_config
+    from so101_deploy.commands.train import requested_algorithm
+
+    algorithm, preset = requested_algorithm(preset, [])
+    cfg = load_config(algorithm.config_schema(), preset)
+    assert cfg.env.stage == 0 and contract_for_env(cfg.env).start.deployable
 
 
 @pytest.mark.parametrize("preset", ["smoke", "cpu", "default"])
