@@ -439,6 +439,9 @@ class Runner:
         # It is the controller's reference and the base of its step limit, as the sim's previous targets are.
         last_command = q.copy() if self.start_command is None else self.start_command.copy()
         success, stopped = False, ""
+        # The action schedule counts control ticks that reach the controller, as the sim (which never skips one)
+        # does: a tick skipped for a failed read or a stale frame must not shift which ticks call the policy.
+        applied = 0
         t0 = last_tick = time.perf_counter()
         for tick in range(cfg.max_steps):
             tick_start = rate.sleep()
@@ -484,7 +487,7 @@ class Runner:
                 telemetry.add(record)
                 continue
             compute_start = time.perf_counter()
-            if self.io.policy_due(tick):  # new observation, new action chunk
+            if self.io.policy_due(applied):  # new observation, new action chunk
                 t = time.perf_counter()
                 image = self.rectifier(frame.image) if self.rectifier else frame.image
                 inputs = self.io.observe(image, q)
@@ -494,7 +497,8 @@ class Runner:
                 t = time.perf_counter()
                 self.io.load(self.policy.run(inputs.rgb[None], inputs.low_dim[None])[0])
                 record.inference_ms = (time.perf_counter() - t) * 1e3
-            action = self.io.action_at(tick)
+            action = self.io.action_at(applied)
+            applied += 1
             wish = action_to_joint_targets(
                 q, action, self.params, self.kinematics, previous_targets=last_command
             )
