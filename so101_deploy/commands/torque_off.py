@@ -22,7 +22,7 @@ def torque_off(
     except HardwareError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    silent = []
+    silent, still_on = [], []
     try:
         bus.torque_off(raise_errors=False)
         for name, motor_id in bus.motors.items():
@@ -32,13 +32,21 @@ def torque_off(
                 silent.append(f"{name} (ID {motor_id})")
                 continue
             console.print(f"{name:>14} (ID {motor_id}): torque {'ON' if on else 'off'}", highlight=False)
+            if on:
+                still_on.append(f"{name} (ID {motor_id})")
     finally:
         bus.close(torque_off=False)
+    if still_on:
+        console.print(
+            f"[red]torque still on for {', '.join(still_on)}[/]: another program may be driving the bus; "
+            "close it and run this again, or cut the servos' power"
+        )
     if silent:
         console.print(
             f"[red]no answer from {', '.join(silent)}[/]: check its power and cable; a servo without power "
             "holds no torque"
         )
+    if silent or still_on:
         raise typer.Exit(1)
 
 
