@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sim.control import ControllerParams
+
 import numpy as np
+
+# The shared controller keeps the tool goal at least this high (its workspace floor), but the IK lands up to
+# ~0.5 mm under its goal; the safety floor sits 2 mm lower, so it only catches what the controller would not
+# have sent, and never holds a tick the sim trained through.
+CONTROLLER_FLOOR_M = ControllerParams().reach_height_m[0]
 
 # Slack for float rounding when a step the controller already bounded is measured again here.
 STEP_TOLERANCE_RAD = 1e-9
@@ -27,7 +34,7 @@ class SafetyConfig:
     # (what it was trained with). Stricter than the contract slows the arm below training; looser is refused.
     max_joint_step_rad: float | tuple[float, ...] | None = None
     table_z_m: float = 0.0  # table plane in the arm base frame
-    min_ee_height_m: float = 0.005  # the gripper tip must stay this far above the table
+    min_ee_height_m: float = CONTROLLER_FLOOR_M - 0.002  # the tool point must stay this far above the table
     max_frame_age_s: float = 0.25  # older camera frames -> hold position
     stale_frames_to_stop: int = 40  # consecutive stale ticks -> stop (2 s at 20 Hz)
     max_bus_failures: int = 5  # consecutive failed bus transactions -> torque off, exit non-zero
