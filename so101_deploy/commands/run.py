@@ -43,8 +43,15 @@ def run(
     ] = "",
     episodes: Annotated[int, numeric_option("--episodes", kind=int, low=1, high=MAX_EPISODES)] = 1,
     max_steps: Annotated[
-        int, numeric_option("--max-steps", kind=int, low=1, high=MAX_STEPS, help="Control ticks per episode.")
-    ] = 200,
+        int | None,
+        numeric_option(
+            "--max-steps",
+            kind=int,
+            low=1,
+            high=MAX_STEPS,
+            help="Control ticks per episode (default: the episode length the policy was trained on).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read camera and joints, log actions, torque off.")
     ] = False,

@@ -68,7 +68,7 @@ class RunConfig:
         ""  # default: <calibration file stem>_camera.json beside it; "none" = raw frames
     )
     episodes: int = 1
-    max_steps: int = 200  # control ticks per episode
+    max_steps: int | None = None  # control ticks per episode; None = the contract's trained episode length
     dry_run: bool = False  # read camera and joints, log actions, torque stays off
     start_pose: str = "home"  # "home" (the task's home pose) or "hold" (start where the arm is)
     return_to_rest: bool = False
@@ -221,7 +221,9 @@ class Runner:
             except JudgeError as exc:
                 raise StartupError(str(exc)) from None
         self.log(f"policy {cfg.policy}: {contract.summary()}")
-        if cfg.max_steps != contract.episode_steps:
+        if cfg.max_steps is None:
+            cfg.max_steps = contract.episode_steps
+        elif cfg.max_steps != contract.episode_steps:
             self.log(
                 f"note: episodes run {cfg.max_steps} ticks; the policy was trained and evaluated on "
                 f"{contract.episode_steps} (--max-steps)"
