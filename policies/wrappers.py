@@ -9,7 +9,7 @@ Order (inner to outer) and why:
   RescaleFromTanh     policy output in [-1, 1] -> the inner action space (identity for our env, whose
                       actions are already [-1, 1]: scaling lives in sim.control, shared with the real arm)
   CameraImageNoise    only with ``env.randomization.image``: the real camera's exposure, noise, blur and
-                      MJPG compression on the native frame, the first thing to touch it (sim/randomize.py)
+                      MJPG compression on the native frame, the first thing to touch it (sim/randomize/image.py)
   WristImage          ``policies.io.preprocess_frame``: the function the real runtime calls, HWC -> CHW
   ConcatDim (x2)      contract low-dim keys -> ``low_dim_state`` (``policies.io.concat_named``, which the
                       runtime's ``low_dim_vector`` ends in); privileged keys -> ``privileged_state``

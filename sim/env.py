@@ -68,7 +68,7 @@ class SO101Env(gym.Env):
         self._overview: OverviewRenderer | None = None
         self._last_rgb: np.ndarray | None = None
         self._last_state = None
-        # Domain randomisation (sim/randomize.py): None when every group is off, so the default path is unchanged.
+        # Domain randomisation (sim/randomize/): None when every group is off, so the default path is unchanged.
         self._dr: DomainRandomizer | None = None
         if cfg.randomization.sim_enabled():
             rand = centre_on_measured(cfg.randomization, cfg.wrist_camera.calibration_file)

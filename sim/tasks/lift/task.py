@@ -169,7 +169,7 @@ class LiftTask(Task[LiftState]):
         return ScriptedLiftExpert(cfg)
 
     def set_cube_size(self, size: float) -> None:
-        """Edge length in metres; domain randomisation changes it per episode (sim/randomize.py)."""
+        """Edge length in metres; domain randomisation changes it per episode (sim/randomize/physics.py)."""
         self.cube_size = float(size)
         self.cube_half = self.cube_size / 2
 
