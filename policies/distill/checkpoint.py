@@ -13,6 +13,7 @@ from common.config import from_dict, to_dict
 from policies.distill.config import DistillConfig
 from policies.distill.student import StudentSpec, build_student
 from policies.drqv2.networks import Policy
+from policies.provenance import git_commit
 from policies.training.checkpoint import CheckpointError, atomic_torch_save, checkpoint_path, read_checkpoint
 
 ALGO = "distill"
@@ -31,6 +32,7 @@ def save_checkpoint(
     payload = {
         "format_version": FORMAT_VERSION,
         "algo": ALGO,
+        "git_commit": git_commit(),  # the code that trained it; export stamps it into the contract
         "config": to_dict(cfg),
         "student_spec": dataclasses.asdict(spec),
         "student": student.state_dict(),

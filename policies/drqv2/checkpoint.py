@@ -14,6 +14,7 @@ from common.config import from_dict, to_dict
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.fast import build_agent
+from policies.provenance import git_commit
 from policies.training.checkpoint import (
     CheckpointError,
     atomic_torch_save,
@@ -35,6 +36,7 @@ def save_checkpoint(
     payload = {
         "format_version": FORMAT_VERSION,
         "algo": ALGO,
+        "git_commit": git_commit(),  # the code that trained it; export stamps it into the contract
         "config": to_dict(cfg),
         "obs_spec": dataclasses.asdict(agent.spec),
         "agent": agent.state_dict(),

@@ -12,6 +12,7 @@ import torch
 
 from common.config import from_dict, to_dict
 from policies.drqv2.agent import ObsSpec
+from policies.provenance import git_commit
 from policies.squint.agent import SquintAgent
 from policies.squint.config import TrainConfig
 from policies.training.checkpoint import CheckpointError, atomic_torch_save, checkpoint_path, read_checkpoint
@@ -25,6 +26,7 @@ def save_checkpoint(path: str | Path, agent: SquintAgent, cfg: TrainConfig, coun
     payload = {
         "format_version": FORMAT_VERSION,
         "algo": ALGO,
+        "git_commit": git_commit(),  # the code that trained it; export stamps it into the contract
         "config": to_dict(cfg),
         "obs_spec": dataclasses.asdict(agent.spec),
         "agent": agent.state_dict(),
