@@ -415,9 +415,27 @@ class Runner:
 
     def _move_to_start(self) -> None:
         self.start_command = None  # nothing commanded: the first tick starts from the readings
-        if self.config.dry_run or self.config.start_pose == "hold":
+        if self.config.dry_run:
+            return
+        if self.config.start_pose == "hold":
+            self._check_held_start()
             return
         self.start_command = self._move_to(self._home_pose())
+
+    def _check_held_start(self) -> None:
+        """--start-pose hold starts where the arm is (an operator's experiment, and the tests' way to skip the slow
+        move): say so when that is not the start the policy was trained from, rather than run it silently."""
+        start = self.policy.contract.start
+        if start.pose != "home" or not start.joint_pos:
+            return
+        off = np.abs(self.arm.read_rad() - np.asarray(start.joint_pos))
+        worst = int(np.argmax(off))
+        if off[worst] > start.tolerance_rad:
+            self.log(
+                f"note: --start-pose hold: the arm is not at the start the policy was trained from "
+                f"({self.convert.names[worst]} {off[worst]:.2f} rad off, tolerance {start.tolerance_rad:g}); "
+                "--start-pose home moves it there"
+            )
 
     def _move_to(self, goal: np.ndarray) -> np.ndarray:
         """Ramps to ``goal`` (within the safety limits); returns the last target written, which the servos hold."""
