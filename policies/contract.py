@@ -278,6 +278,17 @@ class PolicyContract:
             )
         for value in act.scale:
             _check_number("action.scale", value, 0.0, 10.0, low_open=True)
+        if (
+            len(set(act.scale[:-1])) > 1
+        ):  # the controller takes one step size for every dimension but the gripper
+            raise ContractError(
+                f"contract action.scale {list(act.scale)} is not one step size for every non-gripper value"
+            )
+        for key in self.low_dim:
+            if key.name == "joint_pos" and key.unit != "rad":
+                raise ContractError(
+                    f"contract low_dim joint_pos is in {key.unit!r}; the runtime reads radians ('rad')"
+                )
         _check_number("action.low", act.low, -10.0, 10.0)
         _check_number("action.high", act.high, act.low, 10.0, low_open=True)
         _check_int("action.chunk_length", act.chunk_length, 1, 64)
@@ -316,6 +327,11 @@ class PolicyContract:
         for value in cam.euler:
             _check_number("camera.euler", value, -2 * math.pi, 2 * math.pi)
         _check_number("camera.fovy_deg", cam.fovy_deg, 0.0, 180.0, low_open=True, high_open=True)
+        if abs(cam.fovy_deg - self.image.fovy_deg) > 1e-6:
+            raise ContractError(
+                f"contract camera.fovy_deg {cam.fovy_deg:g} and image.fovy_deg {self.image.fovy_deg:g} disagree: "
+                "one camera was trained with; re-export the policy from its checkpoint"
+            )
         for name in ("action_ms", "observation_ms"):
             span = getattr(self.latency, name)
             if len(span) != 2:

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from calibration.camera_model import CameraCalibration, SimCameraPose
 from common.config import preset_names
-from policies.contract import ContractError, PolicyContract, contract_for_env
+from policies.contract import ContractError, LowDimKey, PolicyContract, contract_for_env
 from policies.export import export_policy
 from so101_deploy.cli import app
 from so101_deploy.hardware.tables import Instruction
@@ -225,6 +225,9 @@ def test_twin_reset_leaves_the_arm_at_rest_and_eval_twin_moves_it_home_through_r
         ({"camera": {"pos": (0.0, 0.0)}}, "camera.pos and camera.euler must have 3 values"),
         ({"latency": {"action_ms": (-5.0, 10.0)}}, "latency.action_ms is -5.0"),
         ({"episode_steps": 0}, "episode_steps is 0"),
+        ({"camera": {"fovy_deg": 75.0}}, "camera.fovy_deg 75 and image.fovy_deg 60 disagree"),
+        ({"action": {"scale": (0.01, 0.02, 0.01, 1.0)}}, "not one step size for every non-gripper value"),
+        ({"low_dim": (LowDimKey("joint_pos", 6, "deg"),)}, "joint_pos is in 'deg'"),
     ],
 )
 def test_v2_fields_a_runtime_cannot_honour_are_refused(change, expected):
