@@ -20,8 +20,8 @@ def train(
         Path | None, typer.Option("--resume", help="Run directory to continue from its checkpoint.pt.")
     ] = None,
 ) -> None:
-    """Train a policy in simulation: DrQ-v2, or algo=NAME (sac: the SB3 SAC baseline). Outputs go to
-    runs/<name>-<time>/. Ctrl-C or SIGTERM saves a checkpoint; --resume continues from it."""
+    """Train a policy in simulation: DrQ-v2, or algo=NAME (sac, squint, distill; a preset may name its algo).
+    Outputs go to runs/<name>-<time>/. Ctrl-C or SIGTERM saves a checkpoint; --resume continues from it."""
     from common.config import ConfigError, save_resolved
     from policies.training.checkpoint import CheckpointWriteError
     from policies.training.run_dir import RunDirBusy
