@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from sim.randomize import VISUAL_KEYS as SIM_VISUAL_KEYS
+
 # Sim-to-real gap knobs (TwinWorld.Perturbations): inclusive (low, high). Wide enough for the held-out set
 # (sim/heldout.py: latency 105-145 ms, backlash 1.1-1.6 deg, noise 0.25-0.4 deg) and then some.
 PERTURBATION_RANGES: dict[str, tuple[float, float]] = {
@@ -26,8 +28,9 @@ CAMERA_SHIFT_MAX_M = 0.1  # |dx|, |dy|, |dz| of the camera mount offset
 CAMERA_TURN_MAX_RAD = math.pi / 4  # |droll|, |dpitch|, |dyaw|
 COLOUR_MAX = 5.0  # light colours (rgb) may exceed 1 to brighten; table rgba stays in [0, 1]
 LIGHTING_KEYS = ("dir", "diffuse", "ambient", "headlight")
-# Scene looks applied by sim.randomize.apply_visual_perturbation; "name" is a label and is dropped.
-VISUAL_KEYS = ("lighting", "table_rgba", "table_texture")
+# Scene looks applied by sim.randomize.apply_visual_perturbation; "name" is a label and is dropped. The twin
+# takes camera_offset in its own mount's convention (a perturbation key above), not as a look.
+VISUAL_KEYS = tuple(k for k in SIM_VISUAL_KEYS if k != "camera_offset")
 PERTURBATION_KEYS = ("camera_offset", *PERTURBATION_RANGES)
 
 
