@@ -18,38 +18,23 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from common.config import to_dict
 from policies.distill.checkpoint import load_checkpoint, save_checkpoint
-from policies.distill.config import DistillConfig
 from policies.distill.dataset import LabelledDataset
 from policies.distill.expert import make_expert
 from policies.distill.student import StudentSpec, act_fn, build_student, student_inputs
 from policies.drqv2.networks import random_shift
 from policies.training.checkpoint import CHECKPOINT
-from policies.training.device import resolve_device, set_torch_threads
 from policies.training.evaluate import Evaluator
+from policies.training.loop import FrameLoopTrainer, next_multiple
 from policies.training.metrics import MetricsLogger
-from policies.training.signals import StopRequest, workers_ignore_stop_signals
+from policies.training.signals import workers_ignore_stop_signals
 
 
-def _next_multiple(frame: int, every: int) -> int:
-    return (frame // every + 1) * every
-
-
-class DistillTrainer:
-    def __init__(
-        self, cfg: DistillConfig, run_dir: str | Path, resume: bool = False, console: Console | None = None
-    ):
-        cfg.validate()
-        self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
-        self.console = console or Console()
-        self.device = resolve_device(cfg.device)
-        set_torch_threads(cfg.torch_threads, self.device)
-        self.counters = {"frame": 0, "iteration": 0, "episode": 0, "update": 0}
-        self._stop = StopRequest(self._announce_stop)
+class DistillTrainer(FrameLoopTrainer):
+    show_eta = False
 
     # -- setup ----------------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -133,70 +118,20 @@ class DistillTrainer:
             )
         finally:
             self.student.train()
-        low, high = result.success_interval
-        values = {
-            **self.counters,
-            "time_s": self._elapsed(),
-            "episode_return": result.mean_return,
-            "episode_length": result.mean_length,
-            "success_rate": result.success_rate,
-            "success_low": low,
-            "success_high": high,
-        }
-        self.logger.log("eval", values)
-        return values
+        return self.log_evaluation(result)
 
     def save(self) -> Path:
-        if hasattr(self, "_t0"):
-            self.counters["time_s"] = self._elapsed()
+        self._record_time()
         return save_checkpoint(
             self.run_dir / CHECKPOINT, self.student, self.optimizer, self.spec, self.cfg, self.counters
         )
 
-    def _elapsed(self) -> float:
-        return self._time_before + time.perf_counter() - self._t0
-
     # -- the loop ------------------------------------------------------------------------------------------------
-    def run(self) -> dict:
-        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
-        returns; so does an exception once training has started."""
-        started = False
-        last_eval: dict = {}
-        try:
-            with self._stop:
-                self._setup()
-                self._t0, self._time_before = time.perf_counter(), float(self.counters.get("time_s", 0.0))
-                progress = Progress(
-                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-                    TimeElapsedColumn(), console=self.console, disable=not self.cfg.progress,
-                )  # fmt: skip
-                with progress:
-                    task = progress.add_task(
-                        self.run_dir.name, total=self.cfg.num_train_frames, completed=self.counters["frame"]
-                    )
-                    started = True
-                    last_eval = self._loop(progress, task)
-        finally:
-            try:
-                if started:
-                    path = self.save()
-                    interrupted = f" (interrupted by {self._stop.signal_name})" if self._stop else ""
-                    self.console.print(f"checkpoint: {path}{interrupted}", highlight=False)
-            finally:
-                self.close()
-        return last_eval
-
-    def _announce_stop(self, signal_name: str) -> None:
-        self.console.print(
-            f"[bold red]{signal_name}: finishing this iteration, saving a checkpoint, exiting[/]",
-            highlight=False,
-        )
-
     def _loop(self, progress: Progress, task) -> dict:
         cfg, c = self.cfg, self.counters
-        next_log = _next_multiple(c["frame"], cfg.log_every_frames)
-        next_eval = _next_multiple(c["frame"], cfg.eval_every_frames)
-        next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+        next_log = next_multiple(c["frame"], cfg.log_every_frames)
+        next_eval = next_multiple(c["frame"], cfg.eval_every_frames)
+        next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
         episodes: dict[str, list[float]] = defaultdict(list)
         losses: list[float] = []
         period = (time.perf_counter(), c["frame"], c["update"])  # start of the log period: FPS over it
@@ -220,13 +155,13 @@ class DistillTrainer:
                 episodes.clear()
                 losses.clear()
                 period = (time.perf_counter(), c["frame"], c["update"])
-                next_log = _next_multiple(c["frame"], cfg.log_every_frames)
+                next_log = next_multiple(c["frame"], cfg.log_every_frames)
             if c["frame"] >= next_eval:
                 last_eval = self.evaluate()
-                next_eval = _next_multiple(c["frame"], cfg.eval_every_frames)
+                next_eval = next_multiple(c["frame"], cfg.eval_every_frames)
             if c["frame"] >= next_ckpt:
                 self.save()
-                next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+                next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
         if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
             last_eval = self.evaluate()
         c["time_s"] = self._elapsed()

@@ -22,14 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from common.config import to_dict
 from policies.drqv2.agent import ObsSpec
@@ -38,10 +31,10 @@ from policies.drqv2.config import TrainConfig
 from policies.drqv2.fast import build_agent
 from policies.drqv2.replay import ReplayBuffer, StepSpec, sample_mixed
 from policies.training.checkpoint import CHECKPOINT, atomic_torch_save
-from policies.training.device import resolve_device, set_torch_threads
 from policies.training.evaluate import Evaluator
+from policies.training.loop import FrameLoopTrainer, next_multiple
 from policies.training.metrics import MetricsLogger
-from policies.training.signals import StopRequest, workers_ignore_stop_signals
+from policies.training.signals import workers_ignore_stop_signals
 
 REPLAY_FILE = "replay.pt"
 
@@ -115,10 +108,6 @@ def collect_demos(cfg: TrainConfig, spec: ObsSpec, console: Console) -> ReplayBu
     return demos
 
 
-def _next_multiple(frame: int, every: int) -> int:
-    return (frame // every + 1) * every
-
-
 class VectorRecorder:
     """Writes a vector env's steps into replay under gymnasium's next-step autoreset, and tracks episodes.
 
@@ -163,18 +152,7 @@ class VectorRecorder:
         return real, ended
 
 
-class Trainer:
-    def __init__(
-        self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False, console: Console | None = None
-    ):
-        cfg.validate()
-        self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
-        self.console = console or Console()
-        self.device = resolve_device(cfg.device)
-        set_torch_threads(cfg.torch_threads, self.device)
-        self.counters = {"frame": 0, "iteration": 0, "episode": 0, "update": 0}
-        self._stop = StopRequest(self._announce_stop)
-
+class Trainer(FrameLoopTrainer):
     # -- setup ----------------------------------------------------------------------------------------------
     def _setup(self) -> None:
         from policies.wrappers import make_vector_env
@@ -259,68 +237,16 @@ class Trainer:
             )
         finally:
             self.agent.train(True)
-        low, high = result.success_interval
-        values = {
-            **self.counters,
-            "time_s": self._elapsed(),
-            "episode_return": result.mean_return,
-            "episode_length": result.mean_length,
-            "success_rate": result.success_rate,
-            "success_low": low,
-            "success_high": high,
-        }
-        self.logger.log("eval", values)
-        return values
+        return self.log_evaluation(result)
 
     def save(self) -> Path:
-        if hasattr(self, "_t0"):
-            self.counters["time_s"] = self._elapsed()
+        self._record_time()
         path = self.save_checkpoint(self.run_dir / CHECKPOINT)
         if self.cfg.checkpoint_replay:
             atomic_torch_save(self.replay.state_dict(), self.run_dir / REPLAY_FILE)
         return path
 
-    def _elapsed(self) -> float:
-        return self._time_before + time.perf_counter() - self._t0
-
     # -- the loop ------------------------------------------------------------------------------------------------
-    def run(self) -> dict:
-        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
-        returns; so does an exception once training has started (the checkpoint is then the last good state)."""
-        started = False
-        last_eval: dict = {}
-        try:
-            with self._stop:
-                self._setup()
-                cfg, c = self.cfg, self.counters
-                self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
-                progress = Progress(
-                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
-                    disable=not cfg.progress,
-                )  # fmt: skip
-                with progress:
-                    task = progress.add_task(
-                        self.run_dir.name, total=cfg.num_train_frames, completed=c["frame"]
-                    )
-                    started = True
-                    last_eval = self._loop(progress, task)
-        finally:
-            try:
-                if started:
-                    path = self.save()
-                    interrupted = f" (interrupted by {self._stop.signal_name})" if self._stop else ""
-                    self.console.print(f"checkpoint: {path}{interrupted}", highlight=False)
-            finally:
-                self.close()
-        return last_eval
-
-    def _announce_stop(self, signal_name: str) -> None:
-        self.console.print(
-            f"[bold red]{signal_name}: finishing this iteration, saving a checkpoint, exiting[/]",
-            highlight=False,
-        )
-
     def _loop(self, progress: Progress, task) -> dict:
         cfg, c, n = self.cfg, self.counters, self.cfg.num_train_envs
         per_step = cfg.frames_per_step
@@ -329,9 +255,9 @@ class Trainer:
         recorder.start(obs)
         metrics: dict[str, list[float]] = defaultdict(list)
         last_eval: dict = {}
-        next_log = _next_multiple(c["frame"], cfg.log_every_frames)
-        next_eval = c["frame"] if not self.resume else _next_multiple(c["frame"], cfg.eval_every_frames)
-        next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+        next_log = next_multiple(c["frame"], cfg.log_every_frames)
+        next_eval = c["frame"] if not self.resume else next_multiple(c["frame"], cfg.eval_every_frames)
+        next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
         period_start, period_frames, period_updates = time.perf_counter(), 0, 0
         asynchronous = hasattr(self.envs, "step_async")
 
@@ -339,7 +265,7 @@ class Trainer:
             if c["frame"] >= next_eval:
                 eval_start = time.perf_counter()
                 last_eval = self.evaluate()
-                next_eval = _next_multiple(c["frame"], cfg.eval_every_frames)
+                next_eval = next_multiple(c["frame"], cfg.eval_every_frames)
                 period_start += time.perf_counter() - eval_start  # FPS figures exclude evaluation time
             if c["frame"] < cfg.num_seed_frames:
                 action = self._uniform(n)
@@ -380,10 +306,10 @@ class Trainer:
                 recorder.finished.clear()
                 metrics.clear()
                 period_start, period_frames, period_updates = time.perf_counter(), 0, 0
-                next_log = _next_multiple(c["frame"], cfg.log_every_frames)
+                next_log = next_multiple(c["frame"], cfg.log_every_frames)
             if c["frame"] >= next_ckpt:
                 self.save()
-                next_ckpt = _next_multiple(c["frame"], cfg.checkpoint_every_frames)
+                next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
         if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
             last_eval = self.evaluate()
         c["time_s"] = self._elapsed()

@@ -1,0 +1,119 @@
+"""The frame-counted training loop's frame around an algorithm's own iterations: construction, stop signals,
+the progress bar, the evaluation's log line, the checkpoint saved on every way out (finished, Ctrl-C, SIGTERM,
+an exception after training started) and the training time that survives resumes. The DrQ-v2 (and so Squint)
+and DAgger trainers differ only in ``_setup``, ``_loop``, ``evaluate``, ``save`` and ``close`` (and set
+``self.logger``), so those are what a subclass writes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from policies.training.device import resolve_device, set_torch_threads
+from policies.training.signals import StopRequest
+
+if TYPE_CHECKING:
+    from policies.training.evaluate import EvalResult
+
+
+def next_multiple(frame: int, every: int) -> int:
+    """The first multiple of ``every`` after ``frame``: when the next log, evaluation or checkpoint is due."""
+    return (frame // every + 1) * every
+
+
+class FrameLoopTrainer:
+    show_eta = True  # the DAgger trainer's bar has shown none; kept so
+
+    def __init__(self, cfg: Any, run_dir: str | Path, resume: bool = False, console: Console | None = None):
+        cfg.validate()
+        self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
+        self.console = console or Console()
+        self.device = resolve_device(cfg.device)
+        set_torch_threads(cfg.torch_threads, self.device)
+        self.counters = {"frame": 0, "iteration": 0, "episode": 0, "update": 0}
+        self._stop = StopRequest(self._announce_stop)
+
+    # -- what a subclass writes --------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self, progress: Progress, task) -> dict:
+        raise NotImplementedError
+
+    def save(self) -> Path:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return self._time_before + time.perf_counter() - self._t0
+
+    def _record_time(self) -> None:
+        """Counters' ``time_s`` up to now, before they are saved (training time survives a resume)."""
+        if hasattr(self, "_t0"):
+            self.counters["time_s"] = self._elapsed()
+
+    def log_evaluation(self, result: EvalResult) -> dict:
+        """The evaluation's numbers with the counters and the training time, logged as ``eval`` and returned."""
+        low, high = result.success_interval
+        values = {
+            **self.counters,
+            "time_s": self._elapsed(),
+            "episode_return": result.mean_return,
+            "episode_length": result.mean_length,
+            "success_rate": result.success_rate,
+            "success_low": low,
+            "success_high": high,
+        }
+        self.logger.log("eval", values)
+        return values
+
+    def run(self) -> dict:
+        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
+        returns; so does an exception once training has started (the checkpoint is then the last good state)."""
+        started = False
+        last_eval: dict = {}
+        try:
+            with self._stop:
+                self._setup()
+                cfg, c = self.cfg, self.counters
+                self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
+                eta = (TextColumn("ETA"), TimeRemainingColumn()) if self.show_eta else ()
+                progress = Progress(
+                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                    TimeElapsedColumn(), *eta, console=self.console, disable=not cfg.progress,
+                )  # fmt: skip
+                with progress:
+                    task = progress.add_task(
+                        self.run_dir.name, total=cfg.num_train_frames, completed=c["frame"]
+                    )
+                    started = True
+                    last_eval = self._loop(progress, task)
+        finally:
+            try:
+                if started:
+                    path = self.save()
+                    interrupted = f" (interrupted by {self._stop.signal_name})" if self._stop else ""
+                    self.console.print(f"checkpoint: {path}{interrupted}", highlight=False)
+            finally:
+                self.close()
+        return last_eval
+
+    def _announce_stop(self, signal_name: str) -> None:
+        self.console.print(
+            f"[bold red]{signal_name}: finishing this iteration, saving a checkpoint, exiting[/]",
+            highlight=False,
+        )
