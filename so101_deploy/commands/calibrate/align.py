@@ -16,11 +16,10 @@ from so101_deploy.commands.calibrate.shared import (
     CALIBRATION_HELP,
     CAMERA_SOURCE_HELP,
     PORT_OPTION,
-    calibration_file,
-    camera_calibration_file,
     connect,
     console,
     fail,
+    load_arm_calibration,
 )
 from so101_deploy.numeric_options import numeric_option, packet_timeout_option
 from so101_deploy.output_paths import output_dir_problem
@@ -81,20 +80,14 @@ def align(
         score_pose,
     )
     from calibration.align import solve as solve_mount
-    from calibration.camera_model import CameraCalibration, CameraCalibrationError, SimCameraPose
+    from calibration.camera_model import CameraCalibrationError, SimCameraPose
     from calibration.capture import capture_views, gripper_openings
     from so101_deploy.hardware.arm import Arm
-    from so101_deploy.hardware.calibration_file import load_calibration
     from so101_deploy.hardware.camera import Camera, CameraConfig
-    from so101_deploy.hardware.errors import CalibrationFileError, CameraError, HardwareError
+    from so101_deploy.hardware.errors import CameraError, HardwareError
 
-    servo_file = calibration_file(calibration, must_exist=True)
-    cam_file = camera_calibration or camera_calibration_file(servo_file)
-    try:
-        servo_cal = load_calibration(servo_file)
-        cam_cal = CameraCalibration.load(cam_file)
-    except (CalibrationFileError, CameraCalibrationError) as exc:
-        raise fail(str(exc), 2) from None
+    files = load_arm_calibration(calibration, camera_calibration)
+    servo_file, cam_file, servo_cal, cam_cal = files.servo_file, files.camera_file, files.servos, files.camera
     n_views = views or (3 if solve else 1)
     env = EnvConfig()
     start = cam_cal.sim_camera

@@ -13,11 +13,10 @@ from so101_deploy.commands.calibrate.shared import (
     CALIBRATION_HELP,
     CAMERA_SOURCE_HELP,
     PORT_OPTION,
-    calibration_file,
-    camera_calibration_file,
     connect,
     console,
     fail,
+    load_arm_calibration,
 )
 from so101_deploy.numeric_options import numeric_option, packet_timeout_option
 
@@ -49,25 +48,18 @@ def latency(
     packet_timeout_ms: Annotated[float, packet_timeout_option()] = 20.0,
 ) -> None:
     """Time gripper command -> first changed wrist frame; write it into the camera calibration for training."""
-    from calibration.camera_model import CameraCalibration, CameraCalibrationError
     from calibration.latency import LatencyError, LatencyProbeConfig, measure_latency
     from so101_deploy.hardware.arm import Arm
-    from so101_deploy.hardware.calibration_file import load_calibration
     from so101_deploy.hardware.camera import Camera, CameraConfig
-    from so101_deploy.hardware.errors import CalibrationFileError, CameraError, HardwareError
+    from so101_deploy.hardware.errors import CameraError, HardwareError
 
     config = LatencyProbeConfig(base_rad=base, step_rad=step, repeats=repeats)
     try:
         config.validate()
     except ValueError as exc:
         raise fail(f"{exc}: give --step a non-zero value", 2) from None
-    servo_file = calibration_file(calibration, must_exist=True)
-    cam_file = camera_calibration or camera_calibration_file(servo_file)
-    try:
-        servo_cal = load_calibration(servo_file)
-        cam_cal = CameraCalibration.load(cam_file)
-    except (CalibrationFileError, CameraCalibrationError) as exc:
-        raise fail(str(exc), 2) from None
+    files = load_arm_calibration(calibration, camera_calibration)
+    cam_file, servo_cal, cam_cal = files.camera_file, files.servos, files.camera
     if not yes:
         typer.confirm(f"The gripper will step {repeats + 1} times between {base:.2f} and {base + step:.2f} rad "
                       "(torque on the gripper only). Continue?", abort=True)  # fmt: skip

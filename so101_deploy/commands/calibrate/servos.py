@@ -24,8 +24,12 @@ from so101_deploy.commands.calibrate.shared import (
     connect,
     console,
     fail,
+    load_camera_calibration,
+    load_servo_calibration,
 )
 from so101_deploy.numeric_options import numeric_option, packet_timeout_option
+
+CAMERA_CALIBRATION_HINT = "; `so101 calibrate camera` writes it (--camera-calibration to point at it)"
 
 
 def _encoder():
@@ -197,7 +201,7 @@ def servos(
 ) -> None:
     """LeRobot-compatible servo calibration: homing offsets, joint ranges, EEPROM and the LeRobot JSON file."""
     from calibration.servos import ServoCalibration, ServoCalibrationConfig, ServoCalibrationError
-    from so101_deploy.hardware.calibration_file import load_calibration, save_calibration
+    from so101_deploy.hardware.calibration_file import save_calibration
     from so101_deploy.hardware.errors import CalibrationFileError, HardwareError
 
     if sum([import_lerobot is not None, verify]) > 1:
@@ -211,13 +215,12 @@ def servos(
     target = calibration_file(calibration or robot_id, must_exist=verify)
 
     if verify:
-        try:
-            expected = load_calibration(target)
-        except CalibrationFileError as exc:
-            raise fail(str(exc), 2) from None
+        expected = load_servo_calibration(target)
         cam_cal = None
         if camera_source is not None:
-            cam_cal = _load_camera_calibration(camera_calibration or camera_calibration_file(target))
+            cam_cal = load_camera_calibration(
+                camera_calibration or camera_calibration_file(target), CAMERA_CALIBRATION_HINT
+            )
         bus = connect(port, packet_timeout_ms)
         try:
             _verify_table(bus, expected, target)
@@ -228,10 +231,7 @@ def servos(
         return
 
     if import_lerobot is not None:
-        try:
-            adopted = load_calibration(import_lerobot)
-        except CalibrationFileError as exc:
-            raise fail(str(exc), 2) from None
+        adopted = load_servo_calibration(import_lerobot)
         bus = connect(port, packet_timeout_ms)
         try:
             from calibration.servos import write_calibration
@@ -273,17 +273,6 @@ def servos(
         f"offsets and limits written to the servos' EEPROM; saved [bold]{saved}[/] (LeRobot format)"
     )
     console.print(f"check it any time: so101 calibrate servos --verify --port {port} --calibration {saved}")
-
-
-def _load_camera_calibration(path: Path):
-    from calibration.camera_model import CameraCalibration, CameraCalibrationError
-
-    try:
-        return CameraCalibration.load(path)
-    except CameraCalibrationError as exc:
-        raise fail(
-            f"{exc}; `so101 calibrate camera` writes it (--camera-calibration to point at it)", 2
-        ) from None
 
 
 def _verify_wrist_roll(bus, expected, camera_source: str, cam_cal, yes: bool) -> None:

@@ -5,7 +5,9 @@ calibration files live."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -62,3 +64,42 @@ def connect(port: str, packet_timeout_ms: float):
     except HardwareError as exc:
         raise fail(str(exc)) from None
     return bus
+
+
+def load_servo_calibration(path: Path):
+    """The servo calibration (LeRobot format) at ``path``; an unreadable one exits 2."""
+    from so101_deploy.hardware.calibration_file import load_calibration
+    from so101_deploy.hardware.errors import CalibrationFileError
+
+    try:
+        return load_calibration(path)
+    except CalibrationFileError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def load_camera_calibration(path: Path, hint: str = ""):
+    """The camera calibration at ``path``; an unreadable one exits 2, ``hint`` appended to the message."""
+    from calibration.camera_model import CameraCalibration, CameraCalibrationError
+
+    try:
+        return CameraCalibration.load(path)
+    except CameraCalibrationError as exc:
+        raise fail(f"{exc}{hint}", 2) from None
+
+
+@dataclass(frozen=True)
+class ArmCalibration:
+    """The two files a command that moves the arm and watches the wrist camera starts from, and their contents."""
+
+    servo_file: Path
+    camera_file: Path
+    servos: Any  # so101_deploy.hardware.calibration_file's calibration
+    camera: Any  # calibration.camera_model.CameraCalibration
+
+
+def load_arm_calibration(calibration: str, camera_calibration: Path | None) -> ArmCalibration:
+    """--calibration (an existing file) and --camera-calibration (default: beside it), both read; exits 2."""
+    servo_file = calibration_file(calibration, must_exist=True)
+    camera_file = camera_calibration or camera_calibration_file(servo_file)
+    servos = load_servo_calibration(servo_file)
+    return ArmCalibration(servo_file, camera_file, servos, load_camera_calibration(camera_file))
