@@ -14,10 +14,9 @@ read the JSON ourselves, so the sim does not depend on the calibration package.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
+from sim.camera_calibration_json import read_camera_calibration_json
 from sim.randomize.config import RandomizationConfig
 
 import numpy as np
@@ -29,14 +28,7 @@ def measured_latency_ms(calibration_file: str) -> tuple[float, float] | None:
     """(command -> capture, capture -> delivery) medians in ms from a camera calibration file, or None."""
     if not calibration_file:
         return None
-    path = Path(calibration_file).expanduser()
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"env.wrist_camera.calibration_file {str(path)!r} does not exist; run `so101 calibrate camera` "
-            "or clear the key"
-        ) from None
+    data = read_camera_calibration_json(calibration_file)
     latency = data.get("latency")
     if not latency:
         return None

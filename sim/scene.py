@@ -12,12 +12,11 @@ Geom groups are chosen for rendering: the wrist render draws only what its camer
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from sim.arm_model import FIXED_JAW_BODY, MOVING_JAW_BODY, WRIST_CAMERA, arm_mjcf_path
+from sim.camera_calibration_json import read_camera_calibration_json
 from sim.config import EnvConfig, WristCameraConfig
 from sim.randomize import add_scene_assets, scene_key
 from sim.tasks.registry import task_class
@@ -102,14 +101,7 @@ def wrist_camera_pose(cam: WristCameraConfig) -> WristCameraConfig:
     """
     if not cam.calibration_file:
         return cam
-    path = Path(cam.calibration_file).expanduser()
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"env.wrist_camera.calibration_file {str(path)!r} does not exist; run `so101 calibrate camera` "
-            "or clear the key"
-        ) from None
+    data = read_camera_calibration_json(cam.calibration_file)
     sim_cam = data.get("sim_camera") or {}
     fovy = sim_cam.get("fovy", data.get("suggested_sim_fovy_deg") or cam.fovy)
     return WristCameraConfig(
