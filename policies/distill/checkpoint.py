@@ -9,12 +9,16 @@ from pathlib import Path
 
 import torch
 
-from common.config import from_dict, to_dict
+from common.config import from_dict
 from policies.distill.config import DistillConfig
 from policies.distill.student import StudentSpec, build_student
 from policies.drqv2.networks import Policy
-from policies.provenance import git_commit
-from policies.training.checkpoint import CheckpointError, atomic_torch_save, checkpoint_path, read_checkpoint
+from policies.training.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    read_checkpoint,
+    save_training_checkpoint,
+)
 
 ALGO = "distill"
 FORMAT_VERSION = 1
@@ -29,18 +33,16 @@ def save_checkpoint(
     cfg: DistillConfig,
     counters: dict,
 ) -> Path:
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "algo": ALGO,
-        "git_commit": git_commit(),  # the code that trained it; export stamps it into the contract
-        "config": to_dict(cfg),
-        "student_spec": dataclasses.asdict(spec),
-        "student": student.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "counters": dict(counters),
-        "torch_rng": torch.get_rng_state(),
-    }
-    return atomic_torch_save(payload, path)
+    return save_training_checkpoint(
+        path,
+        ALGO,
+        FORMAT_VERSION,
+        cfg,
+        counters,
+        student_spec=dataclasses.asdict(spec),
+        student=student.state_dict(),
+        optimizer=optimizer.state_dict(),
+    )
 
 
 def check_payload(payload: dict, path: Path) -> None:

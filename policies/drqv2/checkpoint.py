@@ -8,18 +8,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
-
-from common.config import from_dict, to_dict
+from common.config import from_dict
 from policies.drqv2.agent import DrQV2Agent, ObsSpec
 from policies.drqv2.config import TrainConfig
 from policies.drqv2.fast import build_agent
-from policies.provenance import git_commit
 from policies.training.checkpoint import (
     CheckpointError,
-    atomic_torch_save,
     checkpoint_path,
     read_checkpoint,
+    save_training_checkpoint,
 )
 
 ALGO = "drqv2"  # payloads without an "algo" key (formats 1 and 2 before the registry) are DrQ-v2's
@@ -33,18 +30,16 @@ READABLE_FORMATS = (1, 2)
 def save_checkpoint(
     path: str | Path, agent: DrQV2Agent, cfg: TrainConfig, counters: dict[str, int], extra: dict | None = None
 ) -> Path:
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "algo": ALGO,
-        "git_commit": git_commit(),  # the code that trained it; export stamps it into the contract
-        "config": to_dict(cfg),
-        "obs_spec": dataclasses.asdict(agent.spec),
-        "agent": agent.state_dict(),
-        "counters": dict(counters),
-        "torch_rng": torch.get_rng_state(),
+    return save_training_checkpoint(
+        path,
+        ALGO,
+        FORMAT_VERSION,
+        cfg,
+        counters,
+        obs_spec=dataclasses.asdict(agent.spec),
+        agent=agent.state_dict(),
         **(extra or {}),
-    }
-    return atomic_torch_save(payload, path)
+    )
 
 
 # Keys older checkpoints' configs hold that no longer exist. agent.num_expl_frames: act() explored uniformly before

@@ -8,14 +8,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
-
-from common.config import from_dict, to_dict
+from common.config import from_dict
 from policies.drqv2.agent import ObsSpec
-from policies.provenance import git_commit
 from policies.squint.agent import SquintAgent
 from policies.squint.config import TrainConfig
-from policies.training.checkpoint import CheckpointError, atomic_torch_save, checkpoint_path, read_checkpoint
+from policies.training.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    read_checkpoint,
+    save_training_checkpoint,
+)
 
 ALGO = "squint"
 FORMAT_VERSION = 1
@@ -23,17 +25,15 @@ READABLE_FORMATS = (1,)
 
 
 def save_checkpoint(path: str | Path, agent: SquintAgent, cfg: TrainConfig, counters: dict[str, int]) -> Path:
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "algo": ALGO,
-        "git_commit": git_commit(),  # the code that trained it; export stamps it into the contract
-        "config": to_dict(cfg),
-        "obs_spec": dataclasses.asdict(agent.spec),
-        "agent": agent.state_dict(),
-        "counters": dict(counters),
-        "torch_rng": torch.get_rng_state(),
-    }
-    return atomic_torch_save(payload, path)
+    return save_training_checkpoint(
+        path,
+        ALGO,
+        FORMAT_VERSION,
+        cfg,
+        counters,
+        obs_spec=dataclasses.asdict(agent.spec),
+        agent=agent.state_dict(),
+    )
 
 
 def check_payload(payload: dict, path: Path) -> None:

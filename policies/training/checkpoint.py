@@ -21,6 +21,8 @@ from typing import IO, Any
 import torch
 
 from common.atomic_file import atomic_path
+from common.config import to_dict
+from policies.provenance import git_commit
 
 CHECKPOINT = "checkpoint.pt"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -74,6 +76,23 @@ def _os_error(exc: BaseException) -> OSError | None:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda file: torch.save(obj, file))
+
+
+def save_training_checkpoint(
+    path: str | Path, algo: str, format_version: int, cfg: Any, counters: dict, **state: Any
+) -> Path:
+    """What every algorithm's checkpoint holds (its format, the commit that trained it, which export stamps into
+    the contract, the config, counters, torch's RNG) plus the algorithm's own ``state`` (networks, optimisers)."""
+    payload = {
+        "format_version": format_version,
+        "algo": algo,
+        "git_commit": git_commit(),
+        "config": to_dict(cfg),
+        "counters": dict(counters),
+        "torch_rng": torch.get_rng_state(),
+        **state,
+    }
+    return atomic_torch_save(payload, path)
 
 
 def read_checkpoint(path: str | Path) -> dict:
