@@ -14,7 +14,7 @@ from policies.distill.config import DistillConfig
 from policies.distill.student import StudentSpec, build_student
 from policies.drqv2.networks import Policy
 from policies.training.checkpoint import (
-    CheckpointError,
+    check_algorithm_format,
     checkpoint_path,
     read_checkpoint,
     save_training_checkpoint,
@@ -46,14 +46,7 @@ def save_checkpoint(
 
 
 def check_payload(payload: dict, path: Path) -> None:
-    algo = payload.get("algo")
-    if algo != ALGO:
-        raise CheckpointError(f"{path} is a {algo} checkpoint, not a distill one")
-    version = payload.get("format_version")
-    if version not in READABLE_FORMATS:
-        raise CheckpointError(
-            f"{path} has distill checkpoint format {version!r}; this so101-deploy reads {list(READABLE_FORMATS)}"
-        )
+    check_algorithm_format(payload, path, ALGO, "distill", READABLE_FORMATS)
 
 
 def load_checkpoint(path: str | Path) -> dict:

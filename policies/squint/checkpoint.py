@@ -13,7 +13,7 @@ from policies.drqv2.agent import ObsSpec
 from policies.squint.agent import SquintAgent
 from policies.squint.config import TrainConfig
 from policies.training.checkpoint import (
-    CheckpointError,
+    check_algorithm_format,
     checkpoint_path,
     read_checkpoint,
     save_training_checkpoint,
@@ -37,13 +37,7 @@ def save_checkpoint(path: str | Path, agent: SquintAgent, cfg: TrainConfig, coun
 
 
 def check_payload(payload: dict, path: Path) -> None:
-    if payload.get("algo") != ALGO:
-        raise CheckpointError(f"{path} is a {payload.get('algo', 'drqv2')} checkpoint, not a Squint one")
-    version = payload.get("format_version")
-    if version not in READABLE_FORMATS:
-        raise CheckpointError(
-            f"{path} has Squint checkpoint format {version!r}; this so101-deploy reads {list(READABLE_FORMATS)}"
-        )
+    check_algorithm_format(payload, path, ALGO, "Squint", READABLE_FORMATS)
 
 
 def load_checkpoint(path: str | Path) -> dict:

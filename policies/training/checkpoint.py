@@ -78,6 +78,20 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda file: torch.save(obj, file))
 
 
+def check_algorithm_format(
+    payload: dict, path: Path, algo: str, label: str, readable: tuple[int, ...]
+) -> None:
+    """Refuse in one line a checkpoint another algorithm wrote, or a format of ``algo`` this code cannot read."""
+    written_by = payload.get("algo", "drqv2")  # payloads before the registry named no algorithm: DrQ-v2's
+    if written_by != algo:
+        raise CheckpointError(f"{path} is a {written_by} checkpoint, not a {label} one")
+    version = payload.get("format_version")
+    if version not in readable:
+        raise CheckpointError(
+            f"{path} has {label} checkpoint format {version!r}; this so101-deploy reads {list(readable)}"
+        )
+
+
 def save_training_checkpoint(
     path: str | Path, algo: str, format_version: int, cfg: Any, counters: dict, **state: Any
 ) -> Path:
