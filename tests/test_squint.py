@@ -114,7 +114,7 @@ def squint_run(tmp_path_factory):
     from so101_deploy.cli import app
 
     run_dir = tmp_path_factory.mktemp("runs") / "squint"
-    args = ["train", "--preset", "squint_cpu", f"run_dir={run_dir}", *TINY_RUN]
+    args = ["train", "--preset", "cpu", f"run_dir={run_dir}", *TINY_RUN]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     return run_dir

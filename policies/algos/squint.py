@@ -21,4 +21,4 @@ class Squint(PackageAlgorithm):
         return agent.policy, stamp_contract(contract_for_env(cfg.env), payload)
 
 
-ALGORITHM = Squint("squint", "policies.squint", default_preset="squint_cpu")
+ALGORITHM = Squint("squint", "policies.squint", default_preset="cpu")

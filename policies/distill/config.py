@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sim.config import EnvConfig
 
 from policies.training.checks import check_env, require_at_least
+from policies.training.wall_clock import WallClockKeys
 
 
 @dataclass
@@ -25,7 +26,7 @@ class StudentConfig:
 
 
 @dataclass
-class DistillConfig:
+class DistillConfig(WallClockKeys):
     algo: str = "distill"
     name: str = "distill"
     seed: int = 1
@@ -56,6 +57,7 @@ class DistillConfig:
 
     def validate(self) -> None:
         """Fail before anything starts, with the fix in the message."""
+        self.check_wall_clock()
         if self.algo != "distill":
             raise ValueError(
                 f"algo must be 'distill' for this config (see --preset distill_cpu), got '{self.algo}'"

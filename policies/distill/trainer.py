@@ -120,11 +120,12 @@ class DistillTrainer(FrameLoopTrainer):
             self.student.train()
         return self.log_evaluation(result)
 
+    def save_snapshot(self, path: Path) -> Path:
+        return save_checkpoint(path, self.student, self.optimizer, self.spec, self.cfg, self.counters)
+
     def save(self) -> Path:
         self._record_time()
-        return save_checkpoint(
-            self.run_dir / CHECKPOINT, self.student, self.optimizer, self.spec, self.cfg, self.counters
-        )
+        return self.save_snapshot(self.run_dir / CHECKPOINT)
 
     # -- the loop ------------------------------------------------------------------------------------------------
     def _loop(self, progress: Progress, task) -> dict:
@@ -136,7 +137,7 @@ class DistillTrainer(FrameLoopTrainer):
         losses: list[float] = []
         period = (time.perf_counter(), c["frame"], c["update"])  # start of the log period: FPS over it
         last_eval: dict = {}
-        while c["frame"] < cfg.num_train_frames and not self._stop:
+        while self.running():
             beta = cfg.beta(c["iteration"])
             for _ in range(cfg.episodes_per_iteration):
                 for key, value in self.rollout(beta, seed=cfg.seed + 1000 + c["episode"]).items():
@@ -162,6 +163,7 @@ class DistillTrainer(FrameLoopTrainer):
             if c["frame"] >= next_ckpt:
                 self.save()
                 next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
+            self.snapshot_if_due()
         if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
             last_eval = self.evaluate()
         c["time_s"] = self._elapsed()

@@ -13,6 +13,7 @@ from sim.config import EnvConfig
 
 from policies.drqv2.schedules import schedule
 from policies.training.checks import check_env, check_schedule, require_at_least
+from policies.training.wall_clock import WallClockKeys
 
 
 @dataclass
@@ -41,7 +42,7 @@ class AgentConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(WallClockKeys):
     algo: str = "drqv2"  # "sac": the SB3 baseline, whose schema is policies.sb3_baseline.SacTrainConfig
     name: str = "drqv2"
     seed: int = 1
@@ -75,6 +76,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Fail before anything starts, with the fix in the message."""
+        self.check_wall_clock()
         if self.algo != "drqv2":
             raise ValueError(
                 f"algo must be 'drqv2' for this config (algo=sac uses the sac_lift_image preset), got '{self.algo}'"

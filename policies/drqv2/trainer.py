@@ -239,6 +239,9 @@ class Trainer(FrameLoopTrainer):
             self.agent.train(True)
         return self.log_evaluation(result)
 
+    def save_snapshot(self, path: Path) -> Path:
+        return self.save_checkpoint(path)
+
     def save(self) -> Path:
         self._record_time()
         path = self.save_checkpoint(self.run_dir / CHECKPOINT)
@@ -261,7 +264,7 @@ class Trainer(FrameLoopTrainer):
         period_start, period_frames, period_updates = time.perf_counter(), 0, 0
         asynchronous = hasattr(self.envs, "step_async")
 
-        while c["frame"] < cfg.num_train_frames and not self._stop:
+        while self.running():
             if c["frame"] >= next_eval:
                 eval_start = time.perf_counter()
                 last_eval = self.evaluate()
@@ -310,6 +313,7 @@ class Trainer(FrameLoopTrainer):
             if c["frame"] >= next_ckpt:
                 self.save()
                 next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
+            self.snapshot_if_due()
         if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
             last_eval = self.evaluate()
         c["time_s"] = self._elapsed()

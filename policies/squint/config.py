@@ -1,4 +1,4 @@
-"""Typed config of the Squint-style visual SAC (the schema behind ``so101 train --preset squint_cpu``).
+"""Typed config of the Squint-style visual SAC (the schema behind ``so101 train --preset cpu``).
 
 The run-level keys (budgets, envs, replay, demos, evaluation, logging) are DrQ-v2's, in the same units (env
 frames), because the same trainer loop drives both; only ``agent`` differs. Defaults are Squint's recipe:
@@ -45,6 +45,7 @@ class TrainConfig(DrQV2TrainConfig):
 
     def validate(self) -> None:
         """Fail before anything starts, with the fix in the message."""
+        self.check_wall_clock()
         if self.algo != "squint":
             raise ValueError(f"algo must be 'squint' for this config, got '{self.algo}'")
         from policies.squint.networks import conv_output_size  # torch: only when a config is checked

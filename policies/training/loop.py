@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from policies.training.evaluate import EvalResult
 
 
+SNAPSHOT_DIR = "snapshots"
+
+
 def next_multiple(frame: int, every: int) -> int:
     """The first multiple of ``every`` after ``frame``: when the next log, evaluation or checkpoint is due."""
     return (frame // every + 1) * every
@@ -54,12 +57,36 @@ class FrameLoopTrainer:
     def save(self) -> Path:
         raise NotImplementedError
 
+    def save_snapshot(self, path: Path) -> Path:
+        """The checkpoint file alone (no replay) at ``path``."""
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------------------------
     def _elapsed(self) -> float:
         return self._time_before + time.perf_counter() - self._t0
+
+    def running(self) -> bool:
+        """Whether the loop should go on: frames and (when set) training seconds left, no stop requested."""
+        cfg = self.cfg
+        if self.counters["frame"] >= cfg.num_train_frames or self._stop:
+            return False
+        return not (cfg.train_seconds > 0 and self._elapsed() >= cfg.train_seconds)
+
+    def snapshot_if_due(self) -> Path | None:
+        """Every ``snapshot_every_seconds`` of training time, the checkpoint as ``snapshots/snapshot_NNNN.pt``
+        (NNNN: the multiple of the period), its counters holding the exact frame and ``time_s``."""
+        every = self.cfg.snapshot_every_seconds
+        if every <= 0:
+            return None
+        index = int(self._elapsed() // every)
+        if index <= self._last_snapshot:
+            return None
+        self._last_snapshot = index
+        self._record_time()
+        return self.save_snapshot(self.run_dir / SNAPSHOT_DIR / f"snapshot_{index:04d}.pt")
 
     def _record_time(self) -> None:
         """Counters' ``time_s`` up to now, before they are saved (training time survives a resume)."""
@@ -82,7 +109,7 @@ class FrameLoopTrainer:
         return values
 
     def run(self) -> dict:
-        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
+        """Train to ``num_train_frames`` (or ``train_seconds``); returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
         returns; so does an exception once training has started (the checkpoint is then the last good state)."""
         started = False
         last_eval: dict = {}
@@ -91,6 +118,8 @@ class FrameLoopTrainer:
                 self._setup()
                 cfg, c = self.cfg, self.counters
                 self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
+                every = cfg.snapshot_every_seconds
+                self._last_snapshot = int(self._time_before // every) if every > 0 else 0
                 eta = (TextColumn("ETA"), TimeRemainingColumn()) if self.show_eta else ()
                 progress = Progress(
                     TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
