@@ -252,12 +252,13 @@ def test_every_pixel_preset_trains_for_a_start_the_arm_can_reproduce(preset):
     assert cfg.env.stage == 0 and contract_for_env(cfg.env).start.deployable
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu", "default"])
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "drqv2_cpu", "default"])
 def test_presets_evaluate_and_export_the_deployable_task(preset):
     from common.config import load_config
-    from policies.drqv2.config import TrainConfig
+    from so101_deploy.commands.train import requested_algorithm
 
-    cfg = load_config(TrainConfig, preset)
+    algorithm, preset = requested_algorithm(preset, [])
+    cfg = load_config(algorithm.config_schema(), preset)
     contract = contract_for_env(cfg.env)
     assert cfg.env.stage == 0 and contract.start.deployable
     if preset != "smoke":  # trained with a real arm's joint-zero errors and a USB camera loop's delays
