@@ -1,6 +1,6 @@
 """Shared by the learning benchmarks: train one preset, then plot its eval curve from metrics.csv to a PNG.
 
-    python benchmarks/learning_run.py --preset cpu --out docs/learning_pixels.png [key=value ...]
+    python benchmarks/learning_run.py --preset drqv2_cpu --out docs/learning_pixels.png [key=value ...]
     python benchmarks/learning_run.py --plot-only RUN_DIR --out docs/x.png     # re-plot a finished run
 
 Last line: one JSON object (run_dir, frames, hours, final and best success with 95% intervals).
