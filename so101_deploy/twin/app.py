@@ -67,6 +67,20 @@ def twin_camera_calibration(config: WorldConfig) -> CameraCalibration:
     )
 
 
+def camera_stream(world: TwinWorld, port: int = 0) -> MjpegServer:
+    """The twin's wrist camera as `so101 run` reads it: the world's render, JPEG-encoded at the virtual camera's
+    rate and quality, served over HTTP (not started). Tests that hold the world still use it without the rest
+    of the twin (tests/test_training_image_matches_twin.py)."""
+    cam = world.config.camera
+    return MjpegServer(
+        world.render_camera,
+        fps=cam.fps,
+        quality=cam.jpeg_quality,
+        port=port,
+        on_producer_exit=world.close_renderer,
+    )
+
+
 class Twin:
     def __init__(self, config: TwinConfig | None = None):
         self.config = config or TwinConfig()
@@ -103,14 +117,7 @@ class Twin:
             backend=backend,
         ).start()
         self.world.start()
-        cam = self.config.world.camera
-        self.camera = MjpegServer(
-            self.world.render_camera,
-            fps=cam.fps,
-            quality=cam.jpeg_quality,
-            port=self.config.camera_port,
-            on_producer_exit=self.world.close_renderer,
-        ).start()
+        self.camera = camera_stream(self.world, self.config.camera_port).start()
         self.control = ControlServer(self, port=self.config.control_port).start()
         self._wait_for_first_frame()
         return self
