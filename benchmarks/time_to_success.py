@@ -79,7 +79,7 @@ def train_seeds(args: argparse.Namespace, work: Path) -> dict[int, list[str]]:
             args.preset, seed, run_dir, args.minutes * args.factor * 60, args.snapshot_minutes * 60
         )
         commands[seed] = cmd
-        if not (run_dir / DONE).exists():
+        if not (run_dir / DONE).exists() and not args.report_only:
             shutil.rmtree(run_dir, ignore_errors=True)
             pending.append((seed, run_dir, cmd))
     if not pending or args.report_only:
@@ -148,52 +148,83 @@ def cached_evals(run_dir: Path) -> list[dict]:
 
 
 def evaluate_seeds(args: argparse.Namespace, work: Path) -> dict[int, list[dict]]:
-    """Per seed, per snapshot: screen, then the rest of the episodes where the screen passed (or it is last)."""
-    screen_pass = math.ceil(STAY * args.screen)
+    """Per seed: every snapshot screened; then, in time order, the rest of the episodes for snapshots that
+    passed the screen until one reaches 90% over all of them (later ones need no more: time to success is
+    found), and always for the last snapshot (does the policy stay above 85%?)."""
     pool = ProcessPoolExecutor(max_workers=args.eval_jobs, mp_context=get_context("spawn"))
-    results: dict[int, list[dict]] = {}
+    rest = (args.eval_seed + args.screen, args.episodes - args.screen)
     try:
-        for phase in ("screen", "rest"):
-            futures = []
+        jobs = {}
+        for seed in args.seed_list:
+            for snap in snapshots_of(work / f"seed_{seed}"):
+                jobs[(seed, snap.name)] = (snap, args.eval_seed, args.screen)
+        run_evaluations(pool, args, work, jobs, "screen")
+        unresolved = set(args.seed_list)
+        while True:
+            jobs = {}
             for seed in args.seed_list:
-                run_dir = work / f"seed_{seed}"
-                done = {(e["snapshot"], e["seed_base"]) for e in cached_evals(run_dir)}
-                snapshots = sorted((run_dir / "snapshots").glob("snapshot_*.pt"))
-                for snap in snapshots:
-                    if phase == "screen":
-                        base, n = args.eval_seed, args.screen
-                    else:
-                        screen = next(
-                            e for e in cached_evals(run_dir)
-                            if e["snapshot"] == snap.name and e["seed_base"] == args.eval_seed
-                        )  # fmt: skip
-                        if screen["successes"] < screen_pass and snap != snapshots[-1]:
-                            continue
-                        base, n = args.eval_seed + args.screen, args.episodes - args.screen
-                    if (snap.name, base) not in done:
-                        futures.append(
-                            (run_dir, pool.submit(evaluate_snapshot, str(snap), args.preset, n, base))
-                        )
-            for run_dir, future in futures:
-                row = future.result()
-                with (run_dir / EVALS).open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                print(f"{run_dir.name} {row['snapshot']} ({row['time_s'] / 60:.1f} min, {row['frame']} frames): "
-                      f"{row['successes']}/{row['episodes']} [{phase}]", flush=True)  # fmt: skip
+                snaps = snapshots_of(work / f"seed_{seed}")
+                if not snaps:
+                    continue
+                jobs[(seed, snaps[-1].name)] = (snaps[-1], *rest)
+                if seed not in unresolved:
+                    continue
+                points = {p["snapshot"]: p for p in aggregate(work / f"seed_{seed}")}
+                if any(p["episodes"] >= args.episodes and p["success"] >= GOAL for p in points.values()):
+                    unresolved.discard(seed)
+                    continue
+                candidate = next(
+                    (s for s in snaps if points[s.name]["episodes"] < args.episodes
+                     and points[s.name]["successes"] >= math.ceil(STAY * args.screen)),
+                    None,
+                )  # fmt: skip
+                if candidate is None:
+                    unresolved.discard(seed)
+                else:
+                    jobs[(seed, candidate.name)] = (candidate, *rest)
+            if not run_evaluations(pool, args, work, jobs, "rest"):
+                break
     finally:
         pool.shutdown()
-    for seed in args.seed_list:
-        rows: dict[str, dict] = {}
-        for e in cached_evals(work / f"seed_{seed}"):
-            r = rows.setdefault(e["snapshot"], {"snapshot": e["snapshot"], "episodes": 0, "successes": 0})
-            r.update(time_s=e["time_s"], frame=e["frame"])
-            r["episodes"] += e["episodes"]
-            r["successes"] += e["successes"]
-        points = sorted(rows.values(), key=lambda r: r["time_s"])
-        for p in points:
-            p["success"] = p["successes"] / p["episodes"]
-        results[seed] = points
-    return results
+    return {seed: aggregate(work / f"seed_{seed}") for seed in args.seed_list}
+
+
+def snapshots_of(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "snapshots").glob("snapshot_*.pt"))
+
+
+def run_evaluations(pool, args: argparse.Namespace, work: Path, jobs: dict, phase: str) -> int:
+    """Submit the jobs not in the cache, append each result to its seed's evals.jsonl; how many ran."""
+    futures = []
+    for (seed, name), (snap, base, n) in jobs.items():
+        run_dir = work / f"seed_{seed}"
+        if (name, base) not in {(e["snapshot"], e["seed_base"]) for e in cached_evals(run_dir)}:
+            futures.append((run_dir, pool.submit(evaluate_snapshot, str(snap), args.preset, n, base)))
+    for run_dir, future in futures:
+        row = future.result()
+        with (run_dir / EVALS).open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"{run_dir.name} {row['snapshot']} ({row['time_s'] / 60:.1f} min, {row['frame']} frames): "
+              f"{row['successes']}/{row['episodes']} [{phase}]", flush=True)  # fmt: skip
+    return len(futures)
+
+
+def aggregate(run_dir: Path) -> list[dict]:
+    """One point per snapshot over all its evaluated episodes (each seed range counted once), in time order."""
+    rows: dict[str, dict] = {}
+    seen = set()
+    for e in cached_evals(run_dir):
+        if (e["snapshot"], e["seed_base"]) in seen:
+            continue
+        seen.add((e["snapshot"], e["seed_base"]))
+        r = rows.setdefault(e["snapshot"], {"snapshot": e["snapshot"], "episodes": 0, "successes": 0})
+        r.update(time_s=e["time_s"], frame=e["frame"])
+        r["episodes"] += e["episodes"]
+        r["successes"] += e["successes"]
+    points = sorted(rows.values(), key=lambda r: r["time_s"])
+    for p in points:
+        p["success"] = p["successes"] / p["episodes"]
+    return points
 
 
 def summarise(args: argparse.Namespace, curves: dict[int, list[dict]], work: Path) -> dict:
