@@ -1,2 +1,3 @@
 """What every training algorithm shares: run directory and its lock, device, stop signals, checkpoint files,
-config checks, the seeded evaluator, metrics and videos. Algorithms live in policies/algos/ and use these."""
+config checks, the seeded evaluator (its videos are written by ``sim.video``) and metrics. Algorithms live in
+policies/algos/ and use these."""

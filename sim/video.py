@@ -1,7 +1,10 @@
-"""Evaluation videos: the overview camera and the wrist camera side by side, as H.264 mp4 through imageio-ffmpeg.
+"""Videos of the sim world: the overview camera and a wrist camera image side by side, as H.264 mp4 through
+imageio-ffmpeg.
 
-The wrist image is the policy's own input (newest frame of the stack), scaled up with nearest-neighbour so the
-pixels the policy saw stay visible.
+Here rather than with the training code because two layers record them: the evaluator (``policies``: the
+policy's own wrist input) and the digital twin (``so101_deploy``: its USB camera's view), and the deploy path
+imports no torch. The wrist image is scaled up with nearest-neighbour so the pixels the policy saw stay visible,
+keeping its aspect ratio (the policy's image is square, the twin's camera 4:3).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ def side_by_side(overview: np.ndarray | None, wrist_chw: np.ndarray | None, heig
         )
     if wrist_chw is not None:
         wrist = np.ascontiguousarray(wrist_chw[-3:].transpose(1, 2, 0))
-        panels.append(cv2.resize(wrist, (height, height), interpolation=cv2.INTER_NEAREST))
+        width = int(round(wrist.shape[1] * height / wrist.shape[0]))
+        panels.append(cv2.resize(wrist, (width, height), interpolation=cv2.INTER_NEAREST))
     if not panels:
         raise ValueError("a video frame needs an overview render or a wrist image")
     frame = np.concatenate(panels, axis=1)
