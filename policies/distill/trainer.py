@@ -144,7 +144,7 @@ class DistillTrainer(FrameLoopTrainer):
                     episodes[key].append(value)
             losses.extend(self.regress() for _ in range(cfg.updates_per_iteration))
             c["iteration"] += 1
-            progress.update(task, completed=min(c["frame"], cfg.num_train_frames))
+            self.update_progress(progress, task)
             if c["frame"] >= next_log:
                 seconds = max(time.perf_counter() - period[0], 1e-9)
                 self.logger.log("train", {

@@ -290,7 +290,7 @@ class Trainer(FrameLoopTrainer):
             c["episode"] += ended
             period_frames += steps * per_step
             obs = next_obs
-            progress.update(task, completed=min(c["frame"], cfg.num_train_frames))
+            self.update_progress(progress, task)
 
             if c["frame"] >= next_log:
                 seconds = max(time.perf_counter() - period_start, 1e-9)

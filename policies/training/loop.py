@@ -15,10 +15,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from policies.training.device import resolve_device, set_torch_threads
 from policies.training.signals import StopRequest
@@ -33,6 +36,19 @@ SNAPSHOT_DIR = "snapshots"
 def next_multiple(frame: int, every: int) -> int:
     """The first multiple of ``every`` after ``frame``: when the next log, evaluation or checkpoint is due."""
     return (frame // every + 1) * every
+
+
+def clock(seconds: float) -> str:
+    """``seconds`` as m:ss (h:mm:ss from an hour), as rich shows elapsed time."""
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class TrainingTimeColumn(ProgressColumn):
+    """Training time done out of ``train_seconds``: what a run that stops on time counts down."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{clock(task.completed)}/{clock(task.total or 0)} training time")
 
 
 class FrameLoopTrainer:
@@ -93,6 +109,25 @@ class FrameLoopTrainer:
         if hasattr(self, "_t0"):
             self.counters["time_s"] = self._elapsed()
 
+    def _progress_columns(self) -> tuple[ProgressColumn, ...]:
+        """A run that stops on training time counts seconds (a user sees how long is left) and shows frames as
+        text; otherwise the bar counts frames. Where each run's bar goes: ``update_progress``."""
+        if self.cfg.train_seconds > 0:
+            count = (TrainingTimeColumn(), TextColumn("{task.fields[frames]:,} frames"))
+        else:
+            count = (MofNCompleteColumn(), TextColumn("frames"))
+        eta = (TextColumn("ETA"), TimeRemainingColumn()) if self.show_eta else ()
+        return (TextColumn("[bold]{task.description}"), BarColumn(), *count, TimeElapsedColumn(), *eta)
+
+    def _progress_total(self) -> float:
+        return self.cfg.train_seconds if self.cfg.train_seconds > 0 else self.cfg.num_train_frames
+
+    def update_progress(self, progress: Progress, task) -> None:
+        """The bar after an iteration: training time (with the frames as text) or frames, as the columns say."""
+        total, frames = self._progress_total(), self.counters["frame"]
+        done = self._elapsed() if self.cfg.train_seconds > 0 else frames
+        progress.update(task, completed=min(done, total), frames=frames)
+
     def log_evaluation(self, result: EvalResult) -> dict:
         """The evaluation's numbers with the counters and the training time, logged as ``eval`` and returned."""
         low, high = result.success_interval
@@ -120,17 +155,15 @@ class FrameLoopTrainer:
                 self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
                 every = cfg.snapshot_every_seconds
                 self._last_snapshot = int(self._time_before // every) if every > 0 else 0
-                eta = (TextColumn("ETA"), TimeRemainingColumn()) if self.show_eta else ()
-                progress = Progress(
-                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-                    TimeElapsedColumn(), *eta, console=self.console, disable=not cfg.progress,
-                )  # fmt: skip
+                progress = Progress(*self._progress_columns(), console=self.console, disable=not cfg.progress)
                 with progress:
                     task = progress.add_task(
-                        self.run_dir.name, total=cfg.num_train_frames, completed=c["frame"]
+                        self.run_dir.name, total=self._progress_total(), frames=c["frame"]
                     )
+                    self.update_progress(progress, task)
                     started = True
                     last_eval = self._loop(progress, task)
+                    self.update_progress(progress, task)  # the final evaluation's time too
         finally:
             try:
                 if started:
