@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from so101_deploy.numeric_options import numeric_option, seed_option
-from so101_deploy.output_paths import output_dir_problem
+from so101_deploy.output_paths import output_dir_problem, output_file_problem
 from so101_deploy.twin.perturbation_request import PERTURBATION_RANGES, validate_perturbation
 
 # sim/scene.py sizes MuJoCo's offscreen buffer; a larger camera image cannot be rendered
@@ -66,12 +66,21 @@ def twin(
     camera_offset: Annotated[
         str, typer.Option("--camera-offset", help="dx,dy,dz,droll,dpitch,dyaw (m, rad) of the camera mount.")
     ] = "0,0,0,0,0,0",
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video",
+            help="Record the first episode started by a reset (`so101 run --twin` resets at each episode start) "
+            "to the next reset as mp4, overview and wrist camera; written when the twin stops.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line with the endpoints.")] = False,
 ) -> None:
     """Emulated servo bus on a pty + MJPEG wrist camera + MuJoCo physics, on 127.0.0.1 only."""
     from sim.config import EnvConfig
 
     from so101_deploy.twin.app import Twin, TwinConfig
+    from so101_deploy.twin.recorder import RecorderConfig
     from so101_deploy.twin.world import Perturbations, TwinCameraConfig, WorldConfig
 
     console = Console(stderr=True)
@@ -86,6 +95,9 @@ def twin(
         raise typer.Exit(2) from None
     if out_dir is not None and (problem := output_dir_problem(out_dir)):
         console.print(f"[red]error:[/] --out-dir {out_dir}: {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    if video is not None and (problem := output_file_problem(video, "twin_episode.mp4")):
+        console.print(f"[red]error:[/] --video {video} {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     try:
         config = TwinConfig(
@@ -103,6 +115,7 @@ def twin(
             ),
             out_dir=str(out_dir or ""),
             pace_bus=pace_bus,
+            video=RecorderConfig(str(video)) if video is not None else None,
         )
         instance = Twin(config)
     except ValueError as exc:
@@ -129,7 +142,16 @@ def twin(
             )
         with contextlib.suppress(KeyboardInterrupt):
             done.wait()
+        if video is not None:
+            console.print("twin stopping: rendering the recorded episode", highlight=False)
     console.print("twin stopped")
+    if video is not None:
+        if instance.video is None:
+            console.print(
+                f"--video {video}: no episode was started by a reset, nothing written", highlight=False
+            )
+        else:
+            console.print(f"video: {instance.video}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

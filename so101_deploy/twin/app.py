@@ -24,6 +24,7 @@ from so101_deploy.twin.control_endpoint import ControlServer
 from so101_deploy.twin.emulator import EmulatorConfig, ServoEmulator
 from so101_deploy.twin.factory import TickMapping, eeprom_overrides, twin_calibration
 from so101_deploy.twin.mjpeg import MjpegServer
+from so101_deploy.twin.recorder import EpisodeRecorder, RecorderConfig
 from so101_deploy.twin.world import TwinWorld, WorldConfig
 
 
@@ -38,6 +39,7 @@ class TwinConfig:
     # The calibration the operator made (EEPROM + LeRobot file); None: the factory one. The physical arm is
     # the factory's whatever this says, so a calibration made in a wrong homing pose reads it wrongly.
     calibration: dict | None = None
+    video: RecorderConfig | None = None  # an mp4 of the first episode started by a reset, written at stop
 
 
 def twin_camera_calibration(config: WorldConfig) -> CameraCalibration:
@@ -91,6 +93,9 @@ class Twin:
         self.emulator: ServoEmulator | None = None
         self.camera: MjpegServer | None = None
         self.control: ControlServer | None = None
+        self.recorder = EpisodeRecorder(self.config.video) if self.config.video else None
+        self.world.recorder = self.recorder
+        self.video: Path | None = None  # where stop() wrote the recorded episode
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> Twin:
@@ -139,9 +144,15 @@ class Twin:
                 part.stop() if hasattr(part, "stop") else part.close()
         self.control = self.camera = self.emulator = None
         self.world.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        try:
+            if self.recorder is not None:
+                recorder, self.recorder = self.recorder, None
+                self.world.recorder = None
+                self.video = recorder.save(self.world)
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
 
     def __enter__(self) -> Twin:
         return self.start()

@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.arm_model import WRIST_CAMERA, arm_mjcf_path
 from sim.config import EnvConfig
@@ -42,6 +42,9 @@ import mujoco
 import numpy as np
 
 from so101_deploy.twin.perturbation_request import VISUAL_KEYS, validate_perturbation
+
+if TYPE_CHECKING:
+    from so101_deploy.twin.recorder import EpisodeRecorder
 
 # Where the twin leaves the arm at each reset of a deployable (home-start) task: every joint at its calibration
 # zero, the arm stretched forward high above the table. Not the home pose, so `so101 run` has to move there with
@@ -128,7 +131,9 @@ class TwinWorld:
         self._held = np.zeros(6, dtype=bool)  # torque on: the actuator drives the joint
         self._commanded = np.zeros(6)  # the latest goal of every servo (sim radians), as queued
         self._renderer: mujoco.Renderer | None = None
-        self._render_thread: int | None = None
+        self._camera_option = mujoco.MjvOption()
+        self._camera_option.geomgroup[GROUP_COLLISION] = 0
+        self.recorder: EpisodeRecorder | None = None  # `so101 twin --video`: told of resets and control steps
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sim_time = 0.0
@@ -175,6 +180,8 @@ class TwinWorld:
             self._reset_servo_models(targets)
             self.success = False
             self.episode += 1
+            if self.recorder is not None:
+                self.recorder.episode_started(self)
             return {
                 "ok": True,
                 "episode": self.episode,
@@ -313,14 +320,19 @@ class TwinWorld:
     # -- camera ----------------------------------------------------------------------------------------------
     def render_camera(self) -> np.ndarray:
         """The virtual USB camera's frame (H x W x 3 RGB); create and use from one thread only."""
-        cam = self.config.camera
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, cam.height, cam.width)
-            self._option = mujoco.MjvOption()
-            self._option.geomgroup[GROUP_COLLISION] = 0
+            self._renderer = self.camera_renderer()
         with self.lock:
-            self._renderer.update_scene(self.data, camera=self._camera_id, scene_option=self._option)
+            self.view_camera(self._renderer, self.data)
         return self._renderer.render()
+
+    def camera_renderer(self) -> mujoco.Renderer:
+        """A renderer at the virtual USB camera's size (its GL context belongs to the calling thread)."""
+        return mujoco.Renderer(self.model, self.config.camera.height, self.config.camera.width)
+
+    def view_camera(self, renderer: mujoco.Renderer, data: mujoco.MjData) -> None:
+        """Point ``renderer`` at ``data`` through the USB camera (mount, lens and lighting as perturbed now)."""
+        renderer.update_scene(data, camera=self._camera_id, scene_option=self._camera_option)
 
     # -- physics -----------------------------------------------------------------------------------------------
     def advance(self, seconds: float) -> None:
@@ -336,6 +348,8 @@ class TwinWorld:
                     state = self.task.measure(self.data, np.zeros(self.params.action_dim))
                     _, success, _ = self.task.update(state)
                     self.success |= success
+                    if self.recorder is not None:
+                        self.recorder.control_step(self)
 
     def _run(self) -> None:
         factor = self.config.real_time_factor
