@@ -16,6 +16,8 @@ import numpy as np
 
 from common.atomic_file import atomic_path
 
+OVERVIEW_SIZE = (240, 320)  # a video's overview render (height, width); it costs ~0.1 s a frame on a CPU
+
 
 def side_by_side(overview: np.ndarray | None, wrist_chw: np.ndarray | None, height: int = 256) -> np.ndarray:
     """One H x W x 3 uint8 video frame from an overview render (HWC) and a wrist image (CHW, newest 3 channels)."""

@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sim.config import EnvConfig
-from sim.video import VideoRecorder
+from sim.video import OVERVIEW_SIZE, VideoRecorder
 
 import numpy as np
 
-OVERVIEW_SIZE = (240, 320)  # video overview (height, width); the render costs ~0.1 s a frame on a CPU
 ActFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 

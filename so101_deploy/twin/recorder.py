@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.render import OverviewRenderer
-from sim.video import VideoRecorder
+from sim.video import OVERVIEW_SIZE, VideoRecorder
 
 import mujoco
 import numpy as np
 
 if TYPE_CHECKING:
     from so101_deploy.twin.world import TwinWorld
-
-OVERVIEW_SIZE = (240, 320)  # (height, width), as the evaluator's videos
 
 
 @dataclass
