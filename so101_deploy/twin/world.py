@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sim.arm_model import WRIST_CAMERA, arm_mjcf_path
 from sim.config import EnvConfig
@@ -43,14 +43,19 @@ import numpy as np
 
 from so101_deploy.twin.perturbation_request import VISUAL_KEYS, validate_perturbation
 
-if TYPE_CHECKING:
-    from so101_deploy.twin.recorder import EpisodeRecorder
-
 # Where the twin leaves the arm at each reset of a deployable (home-start) task: every joint at its calibration
 # zero, the arm stretched forward high above the table. Not the home pose, so `so101 run` has to move there with
 # its own start-up move, as on the real arm; the straight joint-space ramp from here to home keeps the tool
 # above 8 cm, clear of any cube in the workspace.
 REST_POSE_RAD = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+class EpisodeObserver(Protocol):
+    """Told of every reset and control step, under the world's lock (the recorder of `so101 twin --video`)."""
+
+    def episode_started(self, world: TwinWorld) -> None: ...
+
+    def control_step(self, world: TwinWorld) -> None: ...
 
 
 @dataclass
@@ -133,7 +138,7 @@ class TwinWorld:
         self._renderer: mujoco.Renderer | None = None
         self._camera_option = mujoco.MjvOption()
         self._camera_option.geomgroup[GROUP_COLLISION] = 0
-        self.recorder: EpisodeRecorder | None = None  # `so101 twin --video`: told of resets and control steps
+        self.recorder: EpisodeObserver | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sim_time = 0.0
