@@ -7,7 +7,7 @@
 #   DEMO_PRESET         cpu     (smoke: a one-minute check of the pipeline, whose policy is not expected to lift)
 #   DEMO_TRAIN_MINUTES  14      minutes of training time (smoke: 0, its own frame budget of seconds)
 #   DEMO_EPISODES       10      episodes on the twin
-#   DEMO_MIN_SUCCESSES  8       the goal (smoke: 0)
+#   DEMO_MIN_SUCCESSES  8       the goal: 8 of 10, 80% of DEMO_EPISODES rounded up (smoke: 0)
 #   DEMO_MAX_STEPS      -       control ticks per episode (default: the trained episode, from the policy's contract)
 #   DEMO_DIR            runs/demo
 #   DEMO_CHECKPOINT     -       skip training and export this checkpoint.pt (or run directory) instead
@@ -20,7 +20,7 @@ PRESET=${DEMO_PRESET:-cpu}
 if [ "$PRESET" = smoke ]; then SMOKE=1; else SMOKE=0; fi
 MINUTES=${DEMO_TRAIN_MINUTES:-$([ $SMOKE = 1 ] && echo 0 || echo 14)}
 EPISODES=${DEMO_EPISODES:-10}
-GOAL=${DEMO_MIN_SUCCESSES:-$([ $SMOKE = 1 ] && echo 0 || echo 8)}
+GOAL=${DEMO_MIN_SUCCESSES:-$([ $SMOKE = 1 ] && echo 0 || echo $(((8 * EPISODES + 9) / 10)))}
 MAX_STEPS=()
 if [ -n "${DEMO_MAX_STEPS:-}" ]; then MAX_STEPS=(--max-steps "$DEMO_MAX_STEPS"); fi
 rm -rf "$OUT" && mkdir -p "$OUT"
