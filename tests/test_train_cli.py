@@ -2,7 +2,6 @@
 
 import csv
 import json
-import re
 
 import pytest
 import torch
@@ -37,26 +36,6 @@ def test_smoke_training_leaves_a_complete_run_directory(smoke_run):
     assert trained, "no gradient update was logged"
     payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert payload["counters"]["frame"] >= 400 and payload["counters"]["update"] > 0
-
-
-def test_the_bar_counts_frames_or_on_a_timed_run_training_time(smoke_run, tmp_path):
-    """A frame budget: the bar counts frames. A run that stops on ``train_seconds``: the bar counts training
-    time against it (how long is left, which a frame count cannot say) and shows the frames as text."""
-    _, output = smoke_run
-    assert re.search(r"smoke .* 400/400 frames", output), output
-    run_dir = tmp_path / "timed"
-    result = runner.invoke(
-        app,
-        ["train", "--preset", "smoke", f"run_dir={run_dir}", "train_seconds=3", "num_train_frames=100000000",
-         "eval_video=false", "tensorboard=false"],
-        env={"COLUMNS": "200"},
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    bar = re.search(r"timed .* (\d+:\d\d)/0:03 training time ([\d,]+) frames", result.output)
-    assert bar, result.output
-    counters = torch.load(run_dir / "checkpoint.pt", weights_only=True)["counters"]
-    assert bar.group(1) == "0:03" and counters["time_s"] >= 3.0
-    assert int(bar.group(2).replace(",", "")) == counters["frame"] < 100000000
 
 
 def test_eval_reads_the_smoke_checkpoint(smoke_run, tmp_path):

@@ -3,10 +3,12 @@ benchmarks/time_to_success.py and `make demo` rely on. A fake clock drives a tra
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 import policies.training.loop as loop_module
 from policies.training.loop import SNAPSHOT_DIR, FrameLoopTrainer
@@ -35,8 +37,8 @@ class FakeClock:
 class SecondPerIteration(FrameLoopTrainer):
     """Each iteration is 10 frames and one second of the fake clock."""
 
-    def __init__(self, cfg, run_dir, clock: FakeClock, resume=False):
-        super().__init__(cfg, run_dir, resume=resume)
+    def __init__(self, cfg, run_dir, clock: FakeClock, resume=False, console: Console | None = None):
+        super().__init__(cfg, run_dir, resume=resume, console=console)
         self.clock, self.snapshots = clock, []
 
     def _setup(self) -> None:
@@ -48,6 +50,7 @@ class SecondPerIteration(FrameLoopTrainer):
             self.counters["frame"] += 10
             if (path := self.snapshot_if_due()) is not None:
                 self.snapshots.append((path.name, self.counters["frame"], self.counters["time_s"]))
+            self.update_progress(progress, task)
         return {}
 
     def save_snapshot(self, path: Path) -> Path:
@@ -105,3 +108,17 @@ def test_a_resumed_run_counts_its_earlier_training_time(tmp_path, clock):
 def test_negative_budgets_are_refused_before_anything_starts():
     with pytest.raises(ValueError, match="train_seconds and snapshot_every_seconds must be >= 0"):
         FakeConfig(train_seconds=-1.0).validate()
+
+
+@pytest.mark.parametrize(
+    "train_seconds, bar",
+    [(7.0, " 0:07/0:07 training time 70 frames "), (0.0, " 1000/1000 frames ")],
+)
+def test_a_timed_run_s_bar_counts_training_time_and_shows_frames_as_text(tmp_path, clock, train_seconds, bar):
+    """Stopping on time, the bar counts training time against ``train_seconds`` (how long is left, which a frame
+    count cannot say), the frames as text; with a frame budget alone it counts frames."""
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False)
+    cfg = FakeConfig(train_seconds=train_seconds, progress=True)
+    SecondPerIteration(cfg, tmp_path, clock, console=console).run()
+    assert bar in out.getvalue(), out.getvalue()
