@@ -4,7 +4,7 @@
 # Prints the successes against the goal, the loop latency, an mp4 of the first twin episode and the wall time,
 # and exits 1 when fewer episodes than the goal lift the cube. Everything stays under runs/demo/.
 #
-#   DEMO_PRESET         cpu     (smoke: a one-minute check of the pipeline, whose policy is not expected to lift)
+#   DEMO_PRESET         cpu     (smoke: a two-minute check of the pipeline; its policy is not expected to lift)
 #   DEMO_TRAIN_MINUTES  14      minutes of training time (smoke: 0, its own frame budget of seconds)
 #   DEMO_EPISODES       10      episodes on the twin
 #   DEMO_MIN_SUCCESSES  8       the goal: 8 of 10, 80% of DEMO_EPISODES rounded up (smoke: 0)
