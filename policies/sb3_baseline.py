@@ -58,6 +58,7 @@ from policies.training.device import resolve_device, set_torch_threads
 from policies.training.evaluate import Evaluator
 from policies.training.metrics import CSV_COLUMNS
 from policies.training.signals import StopRequest, workers_ignore_stop_signals
+from policies.training.wall_clock import SNAPSHOT_DIR, SnapshotSchedule, WallClockKeys
 from policies.wrappers import make_env
 
 ALGO = "sac"
@@ -90,7 +91,7 @@ class SacConfig:
 
 
 @dataclass
-class SacTrainConfig:
+class SacTrainConfig(WallClockKeys):
     algo: str = ALGO
     name: str = "sac"
     seed: int = 1
@@ -117,6 +118,7 @@ class SacTrainConfig:
 
     def validate(self) -> None:
         """Fail before anything starts, with the fix in the message."""
+        self.check_wall_clock()
         if self.algo != ALGO:
             raise ValueError(f"algo must be '{ALGO}' for the SB3 baseline config, got '{self.algo}'")
         check_env(self.env)
@@ -386,7 +388,8 @@ def exportable_actor(checkpoint: str | Path) -> tuple[nn.Module, PolicyContract]
 
 # -- training --------------------------------------------------------------------------------------------------------
 class _Hooks(BaseCallback):
-    """Evaluation, checkpoints, Ctrl-C and timing around SB3's loop, at the same frame periods as DrQ-v2's trainer."""
+    """Evaluation, checkpoints, Ctrl-C and timing around SB3's loop, at the same frame periods as DrQ-v2's trainer,
+    and the same wall-clock keys: snapshots every ``snapshot_every_seconds`` and a stop at ``train_seconds``."""
 
     def __init__(self, trainer: SacTrainer):
         super().__init__(verbose=0)
@@ -417,7 +420,9 @@ class _Hooks(BaseCallback):
         if frame >= t.next_ckpt:
             t.save()
             t.next_ckpt = _next_multiple(frame, t.cfg.checkpoint_every_frames)
-        return not t.stop
+        elapsed = t.elapsed()
+        t.snapshot_if_due(elapsed)
+        return not (t.stop or t.cfg.out_of_time(elapsed))
 
 
 def _next_multiple(frame: int, every: int) -> int:
@@ -481,6 +486,7 @@ class SacTrainer:
             self.model.learning_starts = c["timesteps"] + cfg.frames_to_steps(cfg.num_seed_frames)
             self.console.print(f"resumed from {self.run_dir / CHECKPOINT} at frame {c['frame']}")
         self._t0 = time.perf_counter()
+        self.snapshots = SnapshotSchedule(cfg.snapshot_every_seconds, self._time_before)
         self.next_eval = _next_multiple(self.frame, cfg.eval_every_frames) if self.resume else 0
         self.next_ckpt = _next_multiple(self.frame, cfg.checkpoint_every_frames)
         metrics = self.run_dir / "metrics.csv"
@@ -527,14 +533,21 @@ class SacTrainer:
     def save(self) -> Path:
         return save_sac_checkpoint(self.run_dir / CHECKPOINT, self.model, self.cfg, self.counters())
 
+    def snapshot_if_due(self, elapsed: float) -> Path | None:
+        """The checkpoint as ``snapshots/snapshot_NNNN.pt`` when one is due (policies/training/wall_clock.py)."""
+        name = self.snapshots.due(elapsed)
+        if name is None:
+            return None
+        return save_sac_checkpoint(self.run_dir / SNAPSHOT_DIR / name, self.model, self.cfg, self.counters())
+
     def _announce_stop(self, signal_name: str) -> None:
         self.console.print(
             f"[bold red]{signal_name}: finishing this step, saving a checkpoint, exiting[/]", highlight=False
         )
 
     def run(self) -> dict[str, float]:
-        """Train to ``num_train_frames``; returns the last evaluation. Ctrl-C or SIGTERM saves a checkpoint and
-        returns."""
+        """Train to ``num_train_frames`` (or ``train_seconds``); returns the last evaluation. Ctrl-C or SIGTERM
+        saves a checkpoint and returns."""
         started = False
         try:
             with self.stop:

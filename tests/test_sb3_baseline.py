@@ -147,6 +147,41 @@ def test_resume_continues_counters_and_waits_for_fresh_seed_steps(sac_run):
     assert after["update"] == before["update"] + 20
 
 
+def test_train_seconds_stops_the_run_and_leaves_snapshots_that_evaluate(tmp_path):
+    """The wall-clock keys every trainer honours (benchmarks/time_to_success.py and compare_algorithms.py use
+    them): the run stops on time, not on frames, with a snapshot at the budget, and each snapshot is a checkpoint
+    the registry opens and evaluates."""
+    from policies.algos import open_checkpoint
+    from policies.training.evaluate import Evaluator
+
+    run_dir = tmp_path / "run"
+    budget = [o for o in SMOKE if not o.startswith("num_train_frames=")]
+    result = _cli(
+        "train", *budget, "num_train_frames=100000000", "train_seconds=3", "snapshot_every_seconds=1",
+        f"run_dir={run_dir}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    final = load_sac_payload(run_dir)["counters"]
+    assert final["time_s"] >= 3 and final["frame"] < 100_000_000
+    snapshots = sorted((run_dir / "snapshots").glob("snapshot_*.pt"))
+    counters = [load_sac_payload(p)["counters"] for p in snapshots]
+    for path, c in zip(snapshots, counters, strict=True):
+        assert c["time_s"] >= int(path.stem.split("_")[1])  # named after the period it passed
+    assert counters[-1]["time_s"] >= 3  # the last one is at the budget, not a period before it
+    assert [c["frame"] for c in counters] == sorted(c["frame"] for c in counters)
+    assert counters[-1]["update"] > 0 and counters[-1]["frame"] <= final["frame"]
+
+    algorithm, payload = open_checkpoint(snapshots[-1])
+    act, cfg = algorithm.policy(snapshots[-1], "cpu")
+    evaluator = Evaluator(cfg.env, 1, seed=0)
+    try:
+        outcome = evaluator.run(act, 1)
+    finally:
+        evaluator.close()
+    assert algorithm.name == "sac" and payload["counters"] == counters[-1]
+    assert len(outcome.successes) == 1 and outcome.mean_length <= 25
+
+
 def test_cnn_policy_export_keeps_the_low_dim_input(tmp_path):
     """CnnPolicy reads rgb only; the exported graph must still take the contract's two inputs."""
     cfg = load_config(

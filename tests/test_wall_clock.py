@@ -122,3 +122,28 @@ def test_a_timed_run_s_bar_counts_training_time_and_shows_frames_as_text(tmp_pat
     cfg = FakeConfig(train_seconds=train_seconds, progress=True)
     SecondPerIteration(cfg, tmp_path, clock, console=console).run()
     assert bar in out.getvalue(), out.getvalue()
+
+
+class LogsAfterTheSnapshotCheck(SecondPerIteration):
+    """Half a second of each iteration passes after its snapshot check (logging, a checkpoint), so the budget
+    can run out between that check and the loop's next ``running()``."""
+
+    def _loop(self, progress, task) -> dict:
+        while self.running():
+            self.clock.now += 1.0
+            self.counters["frame"] += 10
+            self.snapshot_if_due()
+            self.clock.now += 0.5
+        return {}
+
+
+def test_a_run_stopped_on_time_leaves_its_last_snapshot_at_the_budget(tmp_path, clock):
+    """What a comparison at a wall-clock budget evaluates (benchmarks/compare_algorithms.py): the snapshot at the
+    budget, not the one a period before it, even when the budget ran out after the iteration's snapshot check."""
+    trainer = LogsAfterTheSnapshotCheck(
+        FakeConfig(train_seconds=6.0, snapshot_every_seconds=3.0), tmp_path, clock
+    )
+    trainer.run()
+    snapshots = sorted((tmp_path / SNAPSHOT_DIR).iterdir())
+    assert [p.name for p in snapshots] == ["snapshot_0001.pt", "snapshot_0002.pt"]
+    assert "'time_s': 6.0" in snapshots[-1].read_text() and "'frame': 40" in snapshots[-1].read_text()

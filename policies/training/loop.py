@@ -25,12 +25,10 @@ from rich.text import Text
 
 from policies.training.device import resolve_device, set_torch_threads
 from policies.training.signals import StopRequest
+from policies.training.wall_clock import SNAPSHOT_DIR, SnapshotSchedule
 
 if TYPE_CHECKING:
     from policies.training.evaluate import EvalResult
-
-
-SNAPSHOT_DIR = "snapshots"
 
 
 def next_multiple(frame: int, every: int) -> int:
@@ -89,20 +87,20 @@ class FrameLoopTrainer:
         cfg = self.cfg
         if self.counters["frame"] >= cfg.num_train_frames or self._stop:
             return False
-        return not (cfg.train_seconds > 0 and self._elapsed() >= cfg.train_seconds)
+        elapsed = self._elapsed()
+        if cfg.out_of_time(elapsed):
+            self.snapshot_if_due(elapsed)  # the one at the budget, where the last step ended just short of it
+            return False
+        return True
 
-    def snapshot_if_due(self) -> Path | None:
+    def snapshot_if_due(self, elapsed: float | None = None) -> Path | None:
         """Every ``snapshot_every_seconds`` of training time, the checkpoint as ``snapshots/snapshot_NNNN.pt``
         (NNNN: the multiple of the period), its counters holding the exact frame and ``time_s``."""
-        every = self.cfg.snapshot_every_seconds
-        if every <= 0:
+        name = self._snapshots.due(self._elapsed() if elapsed is None else elapsed)
+        if name is None:
             return None
-        index = int(self._elapsed() // every)
-        if index <= self._last_snapshot:
-            return None
-        self._last_snapshot = index
         self._record_time()
-        return self.save_snapshot(self.run_dir / SNAPSHOT_DIR / f"snapshot_{index:04d}.pt")
+        return self.save_snapshot(self.run_dir / SNAPSHOT_DIR / name)
 
     def _record_time(self) -> None:
         """Counters' ``time_s`` up to now, before they are saved (training time survives a resume)."""
@@ -153,8 +151,7 @@ class FrameLoopTrainer:
                 self._setup()
                 cfg, c = self.cfg, self.counters
                 self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
-                every = cfg.snapshot_every_seconds
-                self._last_snapshot = int(self._time_before // every) if every > 0 else 0
+                self._snapshots = SnapshotSchedule(cfg.snapshot_every_seconds, self._time_before)
                 progress = Progress(*self._progress_columns(), console=self.console, disable=not cfg.progress)
                 with progress:
                     task = progress.add_task(
