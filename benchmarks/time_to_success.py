@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,38 +46,64 @@ DONE = "done.json"
 EVALS = "evals.jsonl"
 
 
+# the run's own evaluations, video and progress bar off, no replay saved with the checkpoint: each where the
+# preset's algorithm has the key (DAgger and SB3 SAC save no replay, so they have no checkpoint_replay)
+RUN_OVERRIDES = (
+    "num_train_frames=1000000000", "eval_every_frames=1000000000", "num_eval_episodes=1",
+    "eval_video=false", "progress=false", "checkpoint_replay=false",
+)  # fmt: skip
+
+
+def preset_keys(preset: str) -> set[str]:
+    """Every config key ``so101 train --preset PRESET`` accepts (its algorithm's schema)."""
+    from common.config import flat_keys
+    from so101_deploy.commands.train import requested_algorithm
+
+    algorithm, _ = requested_algorithm(preset, [])
+    return set(flat_keys(algorithm.config_schema()))
+
+
 def train_command(
-    preset: str, seed: int, run_dir: Path, seconds: float, snapshot_seconds: float
+    preset: str, seed: int, run_dir: Path, seconds: float, snapshot_seconds: float, extra: Sequence[str] = ()
 ) -> list[str]:
-    """The exact command a seed's run is (printed in the report)."""
+    """The exact command a seed's run is (printed in the report); ``extra`` overrides go last."""
+    keys = preset_keys(preset)
     return [
         "so101", "train", "--preset", preset, f"seed={seed}", f"run_dir={run_dir}",
         f"train_seconds={seconds:g}", f"snapshot_every_seconds={snapshot_seconds:g}",
-        "num_train_frames=1000000000", "eval_every_frames=1000000000", "num_eval_episodes=1",
-        "eval_video=false", "progress=false", "checkpoint_replay=false",
+        *(o for o in RUN_OVERRIDES if o.split("=", 1)[0] in keys), *extra,
     ]  # fmt: skip
 
 
 class LoadSampler(threading.Thread):
-    """The 1-minute load average every ``period`` seconds while training runs, appended to a file."""
+    """The 1-minute load average and the memory still available every ``period`` seconds while training runs,
+    appended to a file."""
 
     def __init__(self, path: Path, period: float = 30.0):
         super().__init__(daemon=True)
         self.path, self.period, self.stopped = path, period, threading.Event()
 
     def run(self) -> None:
+        from policies.training.checks import available_memory_bytes
+
         while not self.stopped.wait(self.period):
+            available = available_memory_bytes()
+            sample = {"time": time.time(), "load1": os.getloadavg()[0]}
+            if available is not None:
+                sample["mem_available_gib"] = round(available / 2**30, 2)
             with self.path.open("a") as f:
-                f.write(json.dumps({"time": time.time(), "load1": os.getloadavg()[0]}) + "\n")
+                f.write(json.dumps(sample) + "\n")
 
 
-def train_seeds(args: argparse.Namespace, work: Path) -> dict[int, list[str]]:
+def train_seeds(args: argparse.Namespace, work: Path, extra: Sequence[str] = ()) -> dict[int, list[str]]:
+    """Every seed's run of ``args.preset`` (``extra`` overrides added), ``args.jobs`` at a time; runs already
+    done in ``work`` are kept. Returns each seed's command."""
     commands = {}
     pending = []
     for seed in args.seed_list:
         run_dir = work / f"seed_{seed}"
         cmd = train_command(
-            args.preset, seed, run_dir, args.minutes * args.factor * 60, args.snapshot_minutes * 60
+            args.preset, seed, run_dir, args.minutes * args.factor * 60, args.snapshot_minutes * 60, extra
         )
         commands[seed] = cmd
         if not (run_dir / DONE).exists() and not args.report_only:
