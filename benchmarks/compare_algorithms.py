@@ -1,23 +1,31 @@
-"""DrQ-v2 vs the SB3 SAC baseline on the same stage, frame budget and seeds, at CPU scale.
+"""Every training algorithm on the deployable lift at the same wall-clock budget, N seeds each: which one a user
+with a CPU should train, and what each gets done in that time.
 
-    python benchmarks/compare_algorithms.py [--stage 1] [--frames 1600] [--seed-frames 400] [--seeds 1 2]
-        [--eval-every 400] [--episodes 8] [--jobs 2] [--work-dir /tmp/compare_algorithms]
-    python benchmarks/compare_algorithms.py --plot-only /tmp/compare_algorithms
+    python benchmarks/compare_algorithms.py [--minutes 15] [--seeds 3] [--snapshots 10] [--eval-jobs 2]
+        [--episodes 100] [--screen 20] [--presets default drqv2_cpu cpu distill_cpu sac_lift_image]
+        [--memory-gib RAM] [--work-dir runs/compare_algorithms/15min]
+    python benchmarks/compare_algorithms.py --report-only   # evaluate and report what the work dir holds
 
-Finished runs of the same budget in the work dir are reused, so an interrupted benchmark continues where it was.
+What is compared: each algorithm's own preset, unchanged but for the bookkeeping every run of
+benchmarks/time_to_success.py gets (stop on ``train_seconds``, snapshots, no evaluations inside the run) and, only
+where the seeds side by side would not fit ``--memory-gib`` (half for the replays' reservations, half for the
+processes and their env workers), a smaller replay or fewer train envs (printed and written into the report, a
+smaller replay with how full the budget got it: a replay the budget never fills changes nothing).
+The task is the deployable lift every pixel preset trains and evaluates (env.stage=0, home start).
 
-Both algorithms use each one's default settings (DrQ-v2: preset ``default``; SAC: preset ``sac_lift_image``,
-the original project's SB3 settings) on the same env built by ``policies.wrappers.make_env`` (84x84 wrist image,
-frame stack 3, action repeat 2, 200-step episodes), with one train env, the same seed phase (uniform random
-actions, no updates), the same evaluator (seeded episodes, deterministic actor) and one torch thread each.
-Only the budget is CPU-sized: ``--frames`` env frames per run.
+How, reusing time_to_success.py's training, evaluation and summary (imported, not copied):
+1. The presets train one after another; the seeds of one preset train side by side (``--seeds`` runs at once,
+   the same for every algorithm), so every algorithm meets the same share of the machine. Each run stops after
+   ``--minutes`` of its own training time and leaves ``--snapshots`` snapshots, the last one at the budget. The
+   load average during each preset's training is reported.
+2. Afterwards, with the machine otherwise idle, every snapshot is screened on ``--screen`` seeded episodes; those
+   at >= 85% and the last one (the one at the budget) go on to all ``--episodes``. Success at the budget is the
+   last snapshot's over ``--episodes`` episodes, for every seed; minutes to 90% are time_to_success.py's.
+3. Report: docs/compare_algorithms.png (success over training wall time and over env frames per algorithm, seeds
+   shaded), docs/compare_algorithms.md (table, verdict, overrides, exact commands, machine load), and one JSON
+   object as the last line printed.
 
-Each (algorithm, seed) run is a subprocess (``--one``), ``--jobs`` at a time, ordered so that the two algorithms
-alternate and meet the same machine load. Then, in this process, the update cost is timed on its own: rounds of
-a few gradient updates of each algorithm on synthetic batches of its own batch size, interleaved, and the
-replay memory each allocates at its default 100k capacity.
-
-Writes docs/compare_algorithms.png and docs/compare_algorithms.md; the last line printed is one JSON object.
+Finished runs and evaluations in the work dir are reused (a run of another budget there is refused, not mixed in).
 """
 
 from __future__ import annotations
@@ -25,434 +33,510 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
+import shlex
 import sys
-import time
+import warnings
 from pathlib import Path
 
-import sim  # noqa: F401  (headless GL backend before mujoco loads)
+# run as a script, this file's folder is on sys.path: the shared benchmark code is time_to_success.py's
+import time_to_success as tts
 
-import matplotlib
-import numpy as np
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-ALGOS = ("drqv2", "sac")
-LABELS = {"drqv2": "DrQ-v2 (ours)", "sac": "SB3 SAC (NatureCNN)"}
-COLOURS = {"drqv2": "tab:blue", "sac": "tab:orange"}
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_overrides(algo: str, args: argparse.Namespace, seed: int, run_dir: Path) -> list[str]:
-    """The budget and bookkeeping overrides shared by both algorithms, in each one's key names."""
-    common = [
-        f"seed={seed}",
-        f"run_dir={run_dir}",
-        "torch_threads=1",
-        "device=cpu",
-        f"env.stage={args.stage}",
-        f"num_train_frames={args.frames}",
-        f"num_seed_frames={args.seed_frames}",
-        f"eval_every_frames={args.eval_every}",
-        f"num_eval_episodes={args.episodes}",
-        "checkpoint_every_frames=100000000",
-        "eval_video=false",
-        "tensorboard=false",
-        "progress=false",
-    ]
-    if algo == "drqv2":
-        return [*common, "num_train_envs=1", f"log_every_frames={args.eval_every}"]
-    return [*common, "num_train_envs=1", "save_sb3_zip=false"]
+ROOT = tts.ROOT
+# preset -> what it is (the algorithm comes from the preset, through the same lookup `so101 train` uses)
+PRESETS = {
+    "default": "DrQ-v2, the seed's settings, sized for a GPU",
+    "drqv2_cpu": "DrQ-v2 sized for a CPU",
+    "cpu": "Squint-style visual SAC",
+    "distill_cpu": "DAgger from the scripted expert",
+    "sac_lift_image": "SB3 SAC (NatureCNN), the original project's settings",
+}
+REPLAY_KEYS = ("replay_capacity", "sac.buffer_size")  # transitions (agent steps); DAgger keeps no replay
+WALL_KEYS = ("train_seconds", "snapshot_every_seconds")
+# private memory of one env worker process (the MuJoCo scene and its software renderer; measured 677 MB at 84x84,
+# Private_Dirty in /proc/PID/smaps_rollup) and of a run's own process (torch, networks, its evaluation env)
+WORKER_BYTES, MAIN_BYTES = 0.7e9, 1.0e9
 
 
-# -- one run (subprocess) ----------------------------------------------------------------------------------------------
-def one_run(algo: str, seed: int, args: argparse.Namespace) -> dict:
-    import torch
-
+# -- presets -----------------------------------------------------------------------------------------------------
+def preset_config(preset: str, overrides: list[str] | None = None) -> tuple[str, object]:
+    """(algorithm name, resolved config) of ``so101 train --preset PRESET OVERRIDES``."""
     from common.config import load_config
+    from so101_deploy.commands.train import requested_algorithm
 
-    torch.set_num_threads(1)
-    run_dir = Path(args.work_dir) / f"{algo}_seed{seed}"
-    overrides = run_overrides(algo, args, seed, run_dir)
-    start = time.perf_counter()
-    if algo == "drqv2":
-        from policies.drqv2.config import TrainConfig
-        from policies.drqv2.trainer import Trainer
-
-        cfg = load_config(TrainConfig, "default", overrides)
-        trainer = Trainer(cfg, run_dir)
-        evaluate, spent = trainer.evaluate, [0.0]
-
-        def timed_evaluate():  # the DrQ-v2 trainer does not report eval time: measure it here
-            t = time.perf_counter()
-            try:
-                return evaluate()
-            finally:
-                spent[0] += time.perf_counter() - t
-
-        trainer.evaluate = timed_evaluate
-        trainer.run()
-        evals = read_metrics(run_dir)
-        updates, eval_seconds = trainer.counters["update"], spent[0]
-        settings = {"lr": cfg.agent.lr, "batch": cfg.agent.batch_size, "update_every_frames": cfg.update_every_frames,
-                    "replay_capacity": cfg.replay_capacity, "stddev_schedule": cfg.agent.stddev_schedule}  # fmt: skip
-    else:
-        from policies.sb3_baseline import SacTrainConfig, SacTrainer
-
-        cfg = load_config(SacTrainConfig, "sac_lift_image", overrides)
-        trainer = SacTrainer(cfg, run_dir)
-        trainer.run()
-        evals = read_metrics(run_dir)
-        updates, eval_seconds = int(trainer.model._n_updates), trainer.eval_seconds
-        settings = {"lr": cfg.sac.learning_rate, "batch": cfg.sac.batch_size,
-                    "update_every_frames": cfg.frames_per_step * cfg.sac.train_freq // max(cfg.sac.gradient_steps, 1),
-                    "replay_capacity": cfg.sac.buffer_size, "policy": cfg.sac.policy}  # fmt: skip
-    wall = time.perf_counter() - start
-    result = {
-        "algo": algo,
-        "seed": seed,
-        "evals": evals,
-        "updates": int(updates),
-        "wall_s": wall,
-        "eval_s": eval_seconds,
-        "train_s": wall - eval_seconds,
-        "settings": settings,
-    }
-    (Path(args.work_dir) / f"{algo}_seed{seed}.json").write_text(json.dumps(result, indent=1))
-    return result
+    algorithm, preset = requested_algorithm(preset, overrides or [])
+    return algorithm.name, load_config(algorithm.config_schema(), preset, overrides)
 
 
-def finished_run(work: Path, algo: str, seed: int, frames: int) -> bool:
-    """A run of this budget already finished in ``work`` (an interrupted benchmark picks up where it was)."""
-    path = work / f"{algo}_seed{seed}.json"
-    if not path.exists() or json.loads(path.read_text())["evals"][-1]["frame"] != frames:
+def value(cfg: object, key: str):
+    """A dotted config key's value (``sac.buffer_size``)."""
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def replay_key(cfg: object) -> str | None:
+    return next((k for k in REPLAY_KEYS if _has(cfg, k)), None)
+
+
+def _has(cfg: object, key: str) -> bool:
+    try:
+        value(cfg, key)
+    except AttributeError:
         return False
-    print(f"reusing {path}", flush=True)
     return True
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    import csv
+def memory_overrides(preset: str, seeds: int, memory_bytes: int) -> tuple[list[str], list[str]]:
+    """The overrides the preset needs for ``seeds`` runs side by side to fit ``memory_bytes``, and the sentences
+    that say why; none where it fits as it is. Half the memory is for the replays' reservations (their lower
+    bound; pages are touched only as a replay fills), half for the processes (each run's own and its env
+    workers'). Over its half, the replay shrinks to what fits (rounded down to thousands of transitions), and the
+    train envs to as many workers as fit."""
+    _, cfg = preset_config(preset)
+    half = memory_bytes / 2
+    overrides, why = [], []
+    key = replay_key(cfg)
+    need = seeds * cfg.replay_nbytes_lower_bound() if key else 0
+    if need > half:
+        capacity = value(cfg, key)
+        smaller = preset_config(preset, [f"{key}={capacity // 2}"])[1].replay_nbytes_lower_bound()
+        per_slot = (need / seeds - smaller) / (capacity - capacity // 2)  # linear in the capacity, plus
+        fixed = need / seeds - capacity * per_slot  # what does not scale with it (DrQ-v2's demo replay)
+        fitting = int((half / seeds - fixed) // per_slot) // 1000 * 1000
+        if fitting < 1000:
+            raise SystemExit(
+                f"{preset}: not even 1000 transitions of replay per run fit {half / 2**30:.1f} GiB"
+            )
+        overrides.append(f"{key}={fitting}")
+        why.append(
+            f"{preset}: {key}={capacity} -> {fitting} ({seeds} runs x {need / seeds / 1e9:.1f} GB = "
+            f"{need / 1e9:.1f} GB of replay over the {half / 2**30:.1f} GiB for replays)"
+        )
+    envs = getattr(cfg, "num_train_envs", 1)
+    processes = seeds * (MAIN_BYTES + envs * WORKER_BYTES)
+    if envs > 1 and processes > half:
+        fitting = max(1, int((half / seeds - MAIN_BYTES) // WORKER_BYTES))
+        overrides.append(f"num_train_envs={fitting}")
+        why.append(
+            f"{preset}: num_train_envs={envs} -> {fitting} ({seeds} runs x ({envs} env workers x "
+            f"{WORKER_BYTES / 1e9:.1f} GB + {MAIN_BYTES / 1e9:.1f} GB) = {processes / 1e9:.1f} GB over the "
+            f"{half / 2**30:.1f} GiB for processes)"
+        )
+    return overrides, why
 
-    with open(run_dir / "metrics.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["kind"] == "eval"]
-    keys = ("frame", "success_rate", "success_low", "success_high", "episode_return", "episode_length")
-    return [{k: float(r[k]) for k in keys} for r in rows]
+
+def mem_total_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-# -- update cost and replay memory (this process) ------------------------------------------------------------------------
-def time_updates(rounds: int, per_round: int) -> dict:
-    """Seconds per gradient update of each algorithm (defaults, 9x84x84, one thread), interleaved rounds."""
-    import torch
-    from stable_baselines3.common.logger import Logger
+# -- runs ----------------------------------------------------------------------------------------------------------
+def preset_args(args: argparse.Namespace, preset: str) -> argparse.Namespace:
+    """time_to_success.py's arguments for one preset: the budget is the whole run (factor 1), all seeds at once."""
+    return argparse.Namespace(
+        **{**vars(args), "preset": preset, "factor": 1.0, "snapshot_minutes": args.minutes / args.snapshots,
+           "jobs": args.seeds, "plot": args.out_png},
+    )  # fmt: skip
 
-    from common.config import load_config
-    from policies.drqv2.agent import ObsSpec
-    from policies.drqv2.config import AgentConfig, TrainConfig
-    from policies.drqv2.fast import build_agent
-    from policies.sb3_baseline import SacTrainConfig, build_model, make_sac_vec_env
 
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    drq_cfg: AgentConfig = load_config(TrainConfig, "default").agent
-    drq = build_agent(ObsSpec((9, 84, 84), 6, 22, 4), drq_cfg, device="cpu", seed=0)
+def refuse_other_budgets(work: Path, ns: argparse.Namespace) -> None:
+    """A finished run in ``work`` trained for another budget would be mixed in; say so instead."""
+    from policies.training.checkpoint import read_checkpoint
 
-    def obs(n: int) -> dict:
-        return {
-            "rgb": torch.from_numpy(rng.integers(0, 256, (n, 9, 84, 84), dtype=np.uint8)),
-            "low_dim_state": torch.randn(n, 6),
-            "privileged_state": torch.randn(n, 22),
-        }
+    wanted = {"train_seconds": ns.minutes * 60, "snapshot_every_seconds": ns.snapshot_minutes * 60}
+    for seed in ns.seed_list:
+        run_dir = work / f"seed_{seed}"
+        if not (run_dir / tts.DONE).exists():
+            continue
+        config = read_checkpoint(run_dir)["config"]
+        got = {k: config[k] for k in WALL_KEYS}
+        if any(abs(got[k] - wanted[k]) > 1e-6 for k in WALL_KEYS):
+            raise SystemExit(
+                f"{run_dir} trained with {got}, not {wanted}: use another --work-dir or remove it"
+            )
 
-    b = drq_cfg.batch_size
-    drq_batch = {"obs": obs(b), "next_obs": obs(b), "action": torch.rand(b, 4) * 2 - 1, "reward": torch.rand(b, 1),
-                 "discount": torch.full((b, 1), 0.99**3)}  # fmt: skip
 
-    sac_cfg = load_config(SacTrainConfig, "sac_lift_image", ["sac.buffer_size=512"])
-    env = make_sac_vec_env(sac_cfg, 1, 0)
-    sac = build_model(sac_cfg, env)
-    sac.set_logger(Logger(folder=None, output_formats=[]))  # train() outside learn() needs one
-    env.close()
-    for _ in range(512):
-        o = {
-            "rgb": rng.integers(0, 256, (1, 9, 84, 84), dtype=np.uint8),
-            "low_dim_state": rng.normal(size=(1, 6)),
-        }
-        o2 = {
-            "rgb": rng.integers(0, 256, (1, 9, 84, 84), dtype=np.uint8),
-            "low_dim_state": rng.normal(size=(1, 6)),
-        }
-        sac.replay_buffer.add(o, o2, rng.uniform(-1, 1, (1, 4)), rng.normal(size=1), np.zeros(1), [{}])
+def budget_counters(run_dir: Path) -> dict:
+    """The counters (frame, update, time_s) of the run's last snapshot, the one at the budget."""
+    from policies.training.checkpoint import read_checkpoint
 
-    runners = {
-        "drqv2": lambda: drq.update(drq_batch, 10**6),
-        "sac": lambda: sac.train(gradient_steps=1, batch_size=sac_cfg.sac.batch_size),
-    }
-    for run in runners.values():  # warm-up
-        run()
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            t = time.perf_counter()
-            for _ in range(per_round):
-                run()
-            times[name].append((time.perf_counter() - t) / per_round)
+    snapshots = sorted((run_dir / "snapshots").glob("snapshot_*.pt"))
+    return read_checkpoint(snapshots[-1])["counters"] if snapshots else {}
+
+
+def process_minutes(run_dir: Path) -> float | None:
+    """Launch to exit of the run's process: training time plus setup (env workers, demonstrations) and saving."""
+    done = run_dir / tts.DONE
+    return round(json.loads(done.read_text())["wall_s"] / 60, 2) if done.exists() else None
+
+
+def min_available(work: Path) -> float | None:
+    """The least memory available (GiB) while the preset trained, from time_to_success.py's load samples."""
+    path = work / "load.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    values = [r["mem_available_gib"] for r in rows if "mem_available_gib" in r]
+    return min(values) if values else None
+
+
+def describe(preset: str, overrides: list[str]) -> dict:
+    """What each run is made of: algorithm, image, batch, train envs, torch threads, replay."""
+    from common.config import flat_keys
+
+    algo, cfg = preset_config(preset, overrides)
+    env = cfg.env
+    batch_key = next(k for k in flat_keys(type(cfg)) if k.endswith("batch_size"))
+    key = replay_key(cfg)
     return {
-        name: {
-            "s_per_update": statistics.median(v),
-            "updates_per_s": 1 / statistics.median(v),
-            "batch": batch,
-        }
-        for (name, v), batch in zip(times.items(), (drq_cfg.batch_size, sac_cfg.sac.batch_size), strict=True)
+        "algo": algo,
+        "image": f"{3 * env.frame_stack}x{env.image_size}x{env.image_size}",
+        "values_per_sample": 3 * env.frame_stack * env.image_size**2,
+        "batch": value(cfg, batch_key),
+        "train_envs": getattr(cfg, "num_train_envs", 1),
+        "torch_threads": cfg.torch_threads or os.cpu_count(),
+        "replay_key": key,
+        "replay_capacity": value(cfg, key) if key else None,
+        "frames_per_transition": getattr(cfg, "frames_per_step", None),
+        "demo_episodes": getattr(cfg, "demo_episodes", 0),
     }
 
 
-def replay_memory() -> dict:
-    """Bytes each replay allocates at its default capacity (100k agent steps), and per transition."""
-    from common.config import load_config
-    from policies.drqv2.config import TrainConfig
-    from policies.drqv2.replay import ReplayBuffer, StepSpec
-    from policies.sb3_baseline import SacTrainConfig, build_model, make_sac_vec_env, replay_nbytes
+def run_preset(args: argparse.Namespace, preset: str, overrides: list[str]) -> dict:
+    """Train (unless done), evaluate and summarise one preset's seeds."""
+    ns = preset_args(args, preset)
+    work = args.work_dir / preset
+    work.mkdir(parents=True, exist_ok=True)
+    refuse_other_budgets(work, ns)
+    commands = tts.train_seeds(ns, work, overrides)
+    return {"ns": ns, "work": work, "commands": commands}
 
-    drq_cfg = load_config(TrainConfig, "default", ["num_train_envs=1"])
-    spec = StepSpec(frame_shape=(3, 84, 84), low_dim=6, privileged=22, action_dim=4)
-    drq = ReplayBuffer(
-        drq_cfg.replay_capacity, 1, spec, 3, drq_cfg.agent.nstep, drq_cfg.agent.discount, seed=0
+
+def report_preset(args: argparse.Namespace, preset: str, overrides: list[str], run: dict) -> dict:
+    ns, work = run["ns"], run["work"]
+    curves = tts.evaluate_seeds(ns, work)
+    summary = tts.summarise(ns, curves, work)
+    info = describe(preset, overrides)
+    for s in summary["per_seed"]:
+        counters = budget_counters(work / f"seed_{s['seed']}")
+        s["updates"] = counters.get("update")
+        s["process_minutes"] = process_minutes(work / f"seed_{s['seed']}")
+        s["at_budget"] = (
+            s["final_episodes"] is not None
+            and s["final_episodes"] >= args.episodes
+            and s["final_minutes"] >= args.minutes * 0.999
+        )
+        if info["replay_capacity"] and info["frames_per_transition"] and s["final_frames"] is not None:
+            s["replay_fill"] = round(
+                s["final_frames"] / info["frames_per_transition"] / info["replay_capacity"], 3
+            )
+    finals = [s["final_success"] for s in summary["per_seed"] if s["final_success"] is not None]
+    return {
+        "label": PRESETS.get(preset, preset),
+        **info,
+        "overrides": overrides,
+        "per_seed": summary["per_seed"],
+        "mean_success": round(sum(finals) / len(finals), 3) if finals else None,
+        "load1_mean": summary["load1_mean"],
+        "load1_max": summary["load1_max"],
+        "mem_available_min_gib": min_available(work),
+        "commands": {seed: shlex.join(cmd) for seed, cmd in run["commands"].items()},
+        "curves": curves,
+    }
+
+
+# -- report --------------------------------------------------------------------------------------------------------
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def plot(args: argparse.Namespace, results: dict[str, dict]) -> None:
+    """Success over training wall time and over env frames: per algorithm the mean over seeds, seeds' range
+    shaded, each seed's snapshots as dots (screened on ``--screen`` episodes, the passing and last on all)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    colours = plt.get_cmap("tab10")
+    for i, (preset, r) in enumerate(results.items()):
+        curves = [pts for pts in r["curves"].values() if pts]
+        if not curves:
+            continue
+        for ax, key, scale in ((axes[0], "time_s", 1 / 60), (axes[1], "frame", 1.0)):
+            lo, hi = min(p[key] for pts in curves for p in pts), max(p[key] for pts in curves for p in pts)
+            grid = np.linspace(lo, hi, 100) if key == "time_s" else np.geomspace(max(lo, 1), max(hi, 2), 100)
+            stacked = []
+            for pts in curves:
+                x, y = np.array([p[key] for p in pts], float), np.array([p["success"] for p in pts])
+                ax.plot(x * scale, y, "o", color=colours(i), markersize=2.5, alpha=0.5)
+                stacked.append(np.interp(grid, x, y, left=np.nan, right=np.nan))
+            stacked = np.array(stacked)
+            with warnings.catch_warnings():  # all-NaN columns (outside a seed's range) are expected
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, low, high = np.nanmean(stacked, 0), np.nanmin(stacked, 0), np.nanmax(stacked, 0)
+            label = f"{preset} ({r['algo']}): {fmt(r['mean_success'])} at {args.minutes:g} min"
+            ax.plot(
+                grid * scale, mean, color=colours(i), linewidth=1.8, label=label if key == "time_s" else None
+            )
+            ax.fill_between(grid * scale, low, high, color=colours(i), alpha=0.15)
+    axes[0].axvline(args.minutes, color="red", linestyle=":", linewidth=0.8)
+    axes[0].set_xlim(left=0)
+    axes[0].set_xlabel("training wall time per run (min)")
+    axes[1].set_xlabel("env frames (log)")
+    axes[1].set_xscale("log")
+    axes[0].set_ylabel("success (seeded eval episodes)")
+    for ax in axes:
+        ax.axhline(tts.GOAL, color="green", linestyle="--", linewidth=0.8)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper left", fontsize=7)
+    fig.suptitle(
+        f"lift from home (stage 0): {args.minutes:g} min of training per run, {args.seeds} seeds side by side "
+        f"on {os.cpu_count()} cores, algorithms one after another",
+        fontsize=10,
     )
-    sac_cfg = load_config(SacTrainConfig, "sac_lift_image")
-    env = make_sac_vec_env(sac_cfg, 1, 0)
-    sac = build_model(
-        sac_cfg, env
-    )  # SB3 allocates the full 100k replay here (pages stay untouched until used)
-    env.close()
-    out = {
-        "drqv2": {"capacity": drq_cfg.replay_capacity, "bytes": drq.nbytes},
-        "sac": {"capacity": sac_cfg.sac.buffer_size, "bytes": replay_nbytes(sac)},
-    }
-    for v in out.values():
-        v["bytes_per_transition"] = v["bytes"] / v["capacity"]
-    return out
-
-
-# -- report --------------------------------------------------------------------------------------------------------------
-def summarise(runs: list[dict]) -> dict:
-    out = {}
-    for algo in ALGOS:
-        mine = [r for r in runs if r["algo"] == algo]
-        if not mine:
-            continue
-        finals = [r["evals"][-1]["success_rate"] for r in mine]
-        out[algo] = {
-            "seeds": [r["seed"] for r in mine],
-            "frames": int(mine[0]["evals"][-1]["frame"]),
-            "final_success_mean": float(np.mean(finals)),
-            "final_success_per_seed": finals,
-            "best_success_mean": float(np.mean([max(e["success_rate"] for e in r["evals"]) for r in mine])),
-            "final_return_mean": float(np.mean([r["evals"][-1]["episode_return"] for r in mine])),
-            "updates": int(np.mean([r["updates"] for r in mine])),
-            "wall_min": float(np.mean([r["wall_s"] for r in mine]) / 60),
-            "train_min": float(np.mean([r["train_s"] for r in mine]) / 60),
-            "frames_per_train_s": float(np.mean([r["evals"][-1]["frame"] / r["train_s"] for r in mine])),
-            "settings": mine[0]["settings"],
-        }
-    return out
-
-
-def plot(runs: list[dict], out: Path, title: str) -> None:
-    """Success and eval return vs env frames (thin: each seed, thick: mean), and minutes per run."""
-    fig, (ax, ax_r, ax_t) = plt.subplots(1, 3, figsize=(14, 4.2), width_ratios=(1.2, 1.2, 1))
-    for algo in ALGOS:
-        mine = [r for r in runs if r["algo"] == algo]
-        if not mine:
-            continue
-        frames = [e["frame"] for e in mine[0]["evals"]]
-        for axis, key in ((ax, "success_rate"), (ax_r, "episode_return")):
-            for r in mine:
-                axis.plot(frames, [e[key] for e in r["evals"]], color=COLOURS[algo], alpha=0.35, lw=1)
-            mean = np.mean([[e[key] for e in r["evals"]] for r in mine], axis=0)
-            label = f"{LABELS[algo]}, mean of {len(mine)} seed(s)"
-            axis.plot(frames, mean, color=COLOURS[algo], marker="o", ms=4, lw=2, label=label)
-        walls = [r["wall_s"] / 60 for r in mine]
-        trains = [r["train_s"] / 60 for r in mine]
-        x = ALGOS.index(algo)
-        first = x == 0
-        ax_t.bar(
-            x - 0.18,
-            np.mean(walls),
-            0.36,
-            color=COLOURS[algo],
-            alpha=0.5,
-            label="wall clock" if first else None,
-        )
-        ax_t.bar(
-            x + 0.18, np.mean(trains), 0.36, color=COLOURS[algo], label="without eval" if first else None
-        )
-        updates = int(np.mean([r["updates"] for r in mine]))
-        ax_t.text(x, max(walls) * 1.02, f"{updates} updates", ha="center", fontsize=8)
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_ylabel("eval success rate")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper left", fontsize=8)
-    ax_r.set_ylabel("mean eval return")
-    ax_r.set_title("eval return (dense_v1 reward)", fontsize=9)
-    for axis in (ax, ax_r):
-        axis.set_xlabel("env frames")
-    ax_t.set_xticks(range(len(ALGOS)), [LABELS[a] for a in ALGOS], fontsize=8)
-    ax_t.set_ylabel("minutes per run (mean over seeds)")
-    ax_t.set_title("wall clock on the shared 2-core machine", fontsize=9)
-    ax_t.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    args.out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out_png, dpi=110)
     plt.close(fig)
 
 
-def markdown(runs: list[dict], summary: dict, updates: dict, memory: dict, args: dict, command: str) -> str:
-    b = args
+def ranking(results: dict[str, dict]) -> list[str]:
+    """Presets by mean success at the budget, then by mean minutes to 90% (sooner first)."""
+
+    def key(preset: str):
+        r = results[preset]
+        minutes = _mean([s["minutes_to_90"] for s in r["per_seed"]]) or float("inf")
+        return (-(r["mean_success"] or 0.0), minutes)
+
+    return sorted(results, key=key)
+
+
+def seed_range(r: dict) -> tuple[float, float]:
+    finals = [s["final_success"] for s in r["per_seed"] if s["final_success"] is not None] or [0.0]
+    return min(finals), max(finals)
+
+
+def cost_line(preset: str, r: dict, minutes: float) -> str:
+    updates = _mean([s["updates"] for s in r["per_seed"]]) or 0
+    frames = _mean([s["final_frames"] for s in r["per_seed"]]) or 0
+    per_update = (
+        f"one per {minutes * 60 / updates:.2f} s of training time, env stepping included"
+        if updates
+        else "none yet"
+    )
+    return (
+        f"`{preset}` did {frames:,.0f} frames and {updates:,.0f} updates per run ({per_update}), batch {r['batch']} of {r['image']} = "
+        f"{r['batch'] * r['values_per_sample'] / 1e6:.2f} M input values per update, {r['train_envs']} train env(s), "
+        f"{r['torch_threads']} torch thread(s)"
+    )
+
+
+def verdict(args: argparse.Namespace, results: dict[str, dict]) -> list[str]:
+    """The computed framing: who is ahead at this budget, where DrQ-v2 loses (or does not), and the cost per
+    update behind it. Nothing here is written by hand about results."""
+    order = ranking(results)
+    best = results[order[0]]
+    lo, hi = seed_range(best)
+    tied = [p for p in order if results[p]["mean_success"] == best["mean_success"]]
+    lead = (
+        f"**At {args.minutes:g} minutes, `{order[0]}` ({best['label']}) is ahead**"
+        if len(tied) == 1
+        else f"**At {args.minutes:g} minutes, none is ahead**: " + ", ".join(f"`{p}`" for p in tied) + " tie"
+    )
     lines = [
-        "# DrQ-v2 vs SB3 SAC (CPU-scale budget)",
+        f"{lead}: mean success {fmt(best['mean_success'])} over {args.seeds} seeds (seeds {lo:.2f}-{hi:.2f}). "
+        "Order by mean success at the budget: "
+        + ", ".join(f"`{p}` {fmt(results[p]['mean_success'])}" for p in order)
+        + ".",
         "",
-        "![success vs frames](compare_algorithms.png)",
-        "",
-        f"Budget: stage {b['stage']}, **{b['frames']} env frames per run** ({b['frames'] // 2} agent steps at "
-        f"action repeat 2), the first {b['seed_frames']} frames uniform random with no updates, seeds "
-        f"{', '.join(map(str, b['seeds']))}; eval every {b['eval_every']} frames on {b['episodes']} seeded episodes "
-        "(deterministic actor, the same Evaluator and seeds for both). One train env, one torch thread per run, "
-        f"{b['jobs']} runs at a time on a shared 2-core CPU machine (no GPU). This is a plumbing-scale budget, "
-        "not a verdict on either algorithm at 1M frames.",
-        "",
-        f"Command: `{command}`",
-        "",
-        *([b["note"], ""] if b.get("note") else []),
-        "| | " + " | ".join(LABELS[a] for a in summary) + " |",
-        "|---|" + "---|" * len(summary),
     ]
+    for preset in (p for p in order if results[p]["algo"] == "drqv2"):
+        r, (dlo, dhi) = results[preset], seed_range(results[preset])
+        ahead = [p for p in order if (results[p]["mean_success"] or 0) > (r["mean_success"] or 0)]
+        if not ahead:
+            lines.append(f"- DrQ-v2 `{preset}` loses to none of the others at this budget.")
+            continue
+        parts = []
+        for p in ahead:
+            plo, _ = seed_range(results[p])
+            gap = "every seed of it above every DrQ-v2 seed" if plo > dhi else "seed ranges overlap"
+            parts.append(f"`{p}` ({fmt(results[p]['mean_success'])}; {gap})")
+        lines.append(
+            f"- **DrQ-v2 `{preset}` loses** ({fmt(r['mean_success'])}, seeds {dlo:.2f}-{dhi:.2f}) to "
+            + ", ".join(parts)
+            + "."
+        )
+    lines += ["", "What each run got done in the budget (the why: cost per update and image size):", ""]
+    lines += [f"- {cost_line(p, results[p], args.minutes)}." for p in order]
+    return lines
 
-    def row(name: str, fmt) -> None:
-        lines.append(f"| {name} | " + " | ".join(fmt(a) for a in summary) + " |")
 
-    row("final success (mean; per seed)", lambda a: f"{summary[a]['final_success_mean']:.2f}; "
-        + ", ".join(f"{s:.2f}" for s in summary[a]["final_success_per_seed"]))  # fmt: skip
-    row("best eval success (mean over seeds)", lambda a: f"{summary[a]['best_success_mean']:.2f}")
-    row("final eval return (mean)", lambda a: f"{summary[a]['final_return_mean']:.1f}")
-    row("gradient updates per run", lambda a: f"{summary[a]['updates']}")
-    row(
-        "wall clock per run, min (without eval)",
-        lambda a: f"{summary[a]['wall_min']:.1f} ({summary[a]['train_min']:.1f})",
-    )
-    row("env frames per training second", lambda a: f"{summary[a]['frames_per_train_s']:.2f}")
-    row("isolated update, s (updates/s)", lambda a: f"{updates[a]['s_per_update']:.3f} ({updates[a]['updates_per_s']:.2f})"
-        + f" at batch {updates[a]['batch']}")  # fmt: skip
-    row(
-        "replay at default capacity",
-        lambda a: f"{memory[a]['bytes'] / 1e9:.2f} GB for {memory[a]['capacity']:,} steps",
-    )
-    row("replay per transition", lambda a: f"{memory[a]['bytes_per_transition'] / 1e3:.1f} KB")
-    row("settings", lambda a: ", ".join(f"{k} {v}" for k, v in summary[a]["settings"].items()))
-    ratio = updates["drqv2"]["s_per_update"] / updates["sac"]["s_per_update"]
-    mem_ratio = memory["sac"]["bytes"] / memory["drqv2"]["bytes"]
+def fmt(x, spec: str = ".2f", none: str = "-") -> str:
+    return none if x is None else format(x, spec)
+
+
+def markdown(args: argparse.Namespace, results: dict[str, dict], notes: list[str], command: str) -> str:
+    mem = mem_total_bytes() / 2**30
+    lines = [
+        f"# Every algorithm at the same wall-clock budget ({args.minutes:g} min, {args.seeds} seeds)",
+        "",
+        "![success over training wall time](compare_algorithms.png)",
+        "",
+        f"Task: the deployable lift (env.stage=0: home start, cube anywhere in the workspace, each preset's own "
+        f"randomisation). Budget: **{args.minutes:g} minutes of training time per run**; the {args.seeds} seeds of a "
+        f"preset train side by side and the presets one after another, so every algorithm meets the same share of "
+        f"this machine ({os.cpu_count()} cores, {mem:.0f} GiB, no GPU). Success is over seeded evaluation episodes "
+        f"(time_to_success.py's evaluator: episode i seeded {args.eval_seed} + i); the value at the budget is the "
+        f"last snapshot's over **{args.episodes} episodes for every seed**. Snapshots every "
+        f"{args.minutes / args.snapshots:g} min were screened on {args.screen} episodes; those at >= 85% went on to "
+        f"all {args.episodes}, which is where minutes to 90% come from.",
+        "",
+        "| algorithm | preset | success at budget per seed | mean | min to 90% per seed | frames in budget "
+        "(mean) | updates in budget (mean) | last snapshot at min (max) | image, batch | process min (mean) | "
+        "load mean / max, least free GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for preset in ranking(results):
+        r = results[preset]
+        seeds = r["per_seed"]
+        per_seed = ", ".join(fmt(s["final_success"]) + ("" if s.get("at_budget") else "*") for s in seeds)
+        to90 = ", ".join(fmt(s["minutes_to_90"], ".1f", "not reached") for s in seeds)
+        lines.append(
+            f"| {r['label']} | `{preset}` ({r['algo']}) | {per_seed} | **{fmt(r['mean_success'])}** | {to90} | "
+            f"{fmt(_mean([s['final_frames'] for s in seeds]), ',.0f')} | "
+            f"{fmt(_mean([s['updates'] for s in seeds]), ',.0f')} | "
+            f"{fmt(max((s['final_minutes'] for s in seeds if s['final_minutes'] is not None), default=None))} | "
+            f"{r['image']}, {r['batch']} | "
+            f"{fmt(_mean([s['process_minutes'] for s in seeds]), '.1f')} | "
+            f"{fmt(r['load1_mean'])} / {fmt(r['load1_max'])}, {fmt(r['mem_available_min_gib'], '.1f')} |"
+        )
+    if any(not s.get("at_budget") for r in results.values() for s in r["per_seed"]):
+        lines += ["", f"\\* not at the budget over {args.episodes} episodes (the run stopped early or its last "
+                  "snapshot was not evaluated on all episodes): read it as missing."]  # fmt: skip
+    demos = [f"`{p}` {r['demo_episodes']}" for p, r in results.items() if r["demo_episodes"]]
     lines += [
         "",
-        f"Update cost ratio (DrQ-v2 / SAC, same process, interleaved rounds): **{ratio:.2f}x** per update; DrQ-v2's "
-        "update is a batch of 256 through a 35x35x32 conv trunk, SAC's a batch of 128 through five NatureCNN "
-        "forward passes (actor, critic and target critic each have their own CNN in SB3's SAC).",
-        f"Replay ratio (SAC / DrQ-v2): **{mem_ratio:.1f}x**: SB3 stores the stacked observation and the stacked next "
-        "observation of every transition; DrQ-v2 stores each frame once and rebuilds stacks when sampling.",
+        "Process minutes are launch to exit of a run: its training time plus setup (env workers"
+        + (
+            f"; scripted demonstration episodes recorded before training, which are not training time: {', '.join(demos)}"
+            if demos
+            else ""
+        )
+        + ") and saving. Training time includes one evaluation episode at the start of every run (the same for "
+        "all) and ends at the first step, or DAgger iteration, past the budget: the last snapshot's minutes say by "
+        "how much. Load is the 1-minute load average and free GiB the memory available, sampled every 30 s while "
+        "that preset trained.",
         "",
-        "Per-seed eval curves (frame: success rate):",
+        *verdict(args, results),
+        "",
+        "## Overrides",
+        "",
+        "Every run: the bookkeeping of benchmarks/time_to_success.py (stop on `train_seconds`, snapshots, no "
+        "evaluations, video or replay saving inside the run). Beyond that:",
+        "",
+        *([f"- {n}" for n in notes] or ["- none: every preset as it is."]),
+        "",
+        "## Commands",
+        "",
+        f"Benchmark: `{command}`",
+        "",
+        "Runs (from the repository root):",
         "",
     ]
-    for r in runs:
-        curve = ", ".join(f"{int(e['frame'])}: {e['success_rate']:.2f}" for e in r["evals"])
-        lines.append(f"- {LABELS[r['algo']]} seed {r['seed']}: {curve}")
+    for r in results.values():
+        lines += [f"- `{cmd}`" for cmd in r["commands"].values()]
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", type=int, default=1)
-    parser.add_argument("--frames", type=int, default=1600)
-    parser.add_argument("--seed-frames", type=int, default=400)
-    parser.add_argument("--eval-every", type=int, default=400)
-    parser.add_argument("--episodes", type=int, default=8)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--update-rounds", type=int, default=3)
-    parser.add_argument("--work-dir", default="/tmp/compare_algorithms")
-    parser.add_argument("--out-png", default=str(ROOT / "docs" / "compare_algorithms.png"))
-    parser.add_argument("--out-md", default=str(ROOT / "docs" / "compare_algorithms.md"))
-    parser.add_argument("--one", nargs=2, metavar=("ALGO", "SEED"), help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--plot-only", default=None, help="re-plot the runs and measurements in this work dir"
-    )
-    parser.add_argument("--note", default="", help="a sentence for the markdown (e.g. the machine's load)")
-    args = parser.parse_args()
-    if args.one:
-        one_run(args.one[0], int(args.one[1]), args)
-        return
-
-    work = Path(args.plot_only or args.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    argv = sys.argv[1:]
-    if "--note" in argv:  # the note goes into the markdown as prose, not into the command line
-        i = argv.index("--note")
-        argv = argv[:i] + argv[i + 2 :]
-    command = "python benchmarks/compare_algorithms.py " + " ".join(argv)
-    if not args.plot_only:
-        budget = ["--stage", args.stage, "--frames", args.frames, "--seed-frames", args.seed_frames,
-                  "--eval-every", args.eval_every, "--episodes", args.episodes, "--work-dir", work]  # fmt: skip
-        order = [
-            (algo, seed)
-            for i, seed in enumerate(args.seeds)
-            for algo in (ALGOS if i % 2 == 0 else ALGOS[::-1])
-        ]
-        pending, running = [run for run in order if not finished_run(work, *run, args.frames)], []
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        while pending or running:
-            while pending and len(running) < args.jobs:
-                algo, seed = pending.pop(0)
-                log = open(work / f"{algo}_seed{seed}.log", "w")  # noqa: SIM115 - closed when the run ends
-                cmd = [sys.executable, __file__, "--one", algo, str(seed), *map(str, budget)]
-                running.append(
-                    (algo, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+def override_notes(results: dict[str, dict], why: dict[str, list[str]]) -> list[str]:
+    """Each override, and for a smaller replay how full the budget got it (never full: it changed nothing)."""
+    notes = []
+    for preset, sentences in why.items():
+        r = results[preset]
+        fills = [s["replay_fill"] for s in r["per_seed"] if s.get("replay_fill") is not None]
+        for sentence in sentences:
+            if fills and sentence.startswith(f"{preset}: {r['replay_key']}="):
+                state = (
+                    "never full, so it changed nothing"
+                    if max(fills) < 1
+                    else "FULL: old experience was dropped"
                 )
-                print(f"started {algo} seed {seed}", flush=True)
-            time.sleep(2)
-            for item in list(running):
-                algo, seed, proc, log = item
-                if proc.poll() is not None:
-                    log.close()
-                    running.remove(item)
-                    print(f"finished {algo} seed {seed}: exit {proc.returncode}", flush=True)
-                    if proc.returncode != 0:
-                        raise SystemExit(f"{algo} seed {seed} failed; see {work}/{algo}_seed{seed}.log")
-        measured = {"updates": time_updates(args.update_rounds, 2), "memory": replay_memory(),
-                    "budget": {k: getattr(args, k) for k in ("stage", "frames", "seed_frames", "eval_every",
-                                                             "episodes", "seeds", "jobs", "note")}, "command": command}  # fmt: skip
-        (work / "measured.json").write_text(json.dumps(measured, indent=1))
-    measured = json.loads((work / "measured.json").read_text())
-    seeds = measured["budget"]["seeds"]
-    runs = [json.loads(p.read_text()) for p in sorted(work.glob("*_seed*.json"))]
-    runs = [r for r in runs if r["seed"] in seeds]
-    summary = summarise(runs)
-    b = measured["budget"]
-    title = f"stage {b['stage']}, {b['frames']} frames, seeds {b['seeds']}, {b['episodes']} eval episodes (2-core CPU)"
-    plot(runs, Path(args.out_png), title)
-    Path(args.out_md).write_text(
-        markdown(runs, summary, measured["updates"], measured["memory"], b, measured["command"])
+                sentence += f"; the budget filled at most {max(fills):.0%} of it ({state})"
+            notes.append(sentence)
+    return notes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ratio = measured["updates"]["drqv2"]["s_per_update"] / measured["updates"]["sac"]["s_per_update"]
+    parser.add_argument("--minutes", type=float, default=15.0, help="training time per run")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N, side by side")
+    parser.add_argument(
+        "--snapshots", type=int, default=10, help="snapshots per run (the last one at the budget)"
+    )
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--eval-jobs", type=int, default=2)
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--screen", type=int, default=20)
+    parser.add_argument("--eval-seed", type=int, default=100_000)
+    parser.add_argument(
+        "--memory-gib",
+        type=float,
+        default=None,
+        help="memory for one preset's seeds together (default: the RAM)",
+    )
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--out-png", type=Path, default=ROOT / "docs" / "compare_algorithms.png")
+    parser.add_argument("--out-md", type=Path, default=ROOT / "docs" / "compare_algorithms.md")
+    parser.add_argument(
+        "--report-only", action="store_true", help="no training; evaluate and report what is there"
+    )
+    args = parser.parse_args()
+    args.seed_list = list(range(1, args.seeds + 1))
+    args.work_dir = args.work_dir or ROOT / "runs" / "compare_algorithms" / f"{args.minutes:g}min"
+    memory = int(args.memory_gib * 2**30) if args.memory_gib is not None else mem_total_bytes()
+    # how to reproduce: the same command without --report-only (which only re-reads the runs)
+    command = shlex.join(
+        ["python", "benchmarks/compare_algorithms.py", *(a for a in sys.argv[1:] if a != "--report-only")]
+    )
+
+    overrides, why = {}, {}
+    for preset in args.presets:
+        overrides[preset], why[preset] = memory_overrides(preset, args.seeds, memory)
+        for sentence in why[preset]:
+            print(f"override {sentence}", flush=True)
+    runs = {}
+    for preset in args.presets:  # one after another: each preset's seeds meet the same machine
+        print(f"== {preset}: {args.seeds} seeds x {args.minutes:g} min", flush=True)
+        runs[preset] = run_preset(args, preset, overrides[preset])
+    results = {
+        preset: report_preset(args, preset, overrides[preset], runs[preset]) for preset in args.presets
+    }
+
+    notes = override_notes(results, why)
+    plot(args, results)
+    args.out_md.parent.mkdir(parents=True, exist_ok=True)
+    args.out_md.write_text(markdown(args, results, notes, command))
+    for line in verdict(args, results):
+        print(line)
     print(json.dumps({
-        "png": args.out_png, "md": args.out_md, "budget": b,
-        **{f"{a}_final_success": summary[a]["final_success_mean"] for a in summary},
-        **{f"{a}_wall_min": round(summary[a]["wall_min"], 2) for a in summary},
-        **{f"{a}_updates_per_s": round(measured["updates"][a]["updates_per_s"], 3) for a in ALGOS},
-        **{f"{a}_replay_gb": round(measured["memory"][a]["bytes"] / 1e9, 2) for a in ALGOS},
-        "update_cost_ratio_drqv2_over_sac": round(ratio, 3),
+        "benchmark": "compare_algorithms",
+        "minutes": args.minutes,
+        "seeds": args.seed_list,
+        "eval_episodes": args.episodes,
+        "cpu_count": os.cpu_count(),
+        "ranking": ranking(results),
+        "per_preset": {
+            p: {k: v for k, v in r.items() if k not in ("curves", "commands")} for p, r in results.items()
+        },
+        "overrides": notes,
+        "png": str(args.out_png),
+        "md": str(args.out_md),
     }))  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
