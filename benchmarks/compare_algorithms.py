@@ -25,7 +25,8 @@ How, reusing time_to_success.py's training, evaluation and summary (imported, no
    shaded), docs/compare_algorithms.md (table, verdict, overrides, exact commands, machine load), and one JSON
    object as the last line printed.
 
-Finished runs and evaluations in the work dir are reused (a run of another budget there is refused, not mixed in).
+Finished presets and evaluations in the work dir are reused (a preset with only some seeds finished trains all of
+them again, side by side; a run of another budget there is refused, not mixed in).
 """
 
 from __future__ import annotations
@@ -205,6 +206,14 @@ def run_preset(args: argparse.Namespace, preset: str, overrides: list[str]) -> d
     work = args.work_dir / preset
     work.mkdir(parents=True, exist_ok=True)
     refuse_other_budgets(work, ns)
+    done = [seed for seed in ns.seed_list if (work / f"seed_{seed}" / tts.DONE).exists()]
+    if done and len(done) < len(ns.seed_list) and not ns.report_only:
+        # a seed trained alone would get more of the machine than the others' seeds did: train all of them again
+        print(
+            f"{preset}: seeds {done} finished but not all; training all {len(ns.seed_list)} side by side again"
+        )
+        for seed in done:
+            (work / f"seed_{seed}" / tts.DONE).unlink()
     commands = tts.train_seeds(ns, work, overrides)
     return {"ns": ns, "work": work, "commands": commands}
 
