@@ -197,18 +197,19 @@ def evaluate_seeds(args: argparse.Namespace, work: Path) -> dict[int, list[dict]
                 if seed not in unresolved:
                     continue
                 points = {p["snapshot"]: p for p in aggregate(work / f"seed_{seed}")}
-                if any(p["episodes"] >= args.episodes and p["success"] >= GOAL for p in points.values()):
-                    unresolved.discard(seed)
-                    continue
-                candidate = next(
-                    (s for s in snaps if points[s.name]["episodes"] < args.episodes
-                     and points[s.name]["successes"] >= math.ceil(STAY * args.screen)),
+                # the first snapshot in time that either reached 90% over all episodes (found) or passed the
+                # screen without its full evaluation yet (evaluate it next); none of either: never reached
+                first = next(
+                    (s for s in snaps
+                     if (points[s.name]["episodes"] >= args.episodes and points[s.name]["success"] >= GOAL)
+                     or (points[s.name]["episodes"] < args.episodes
+                         and points[s.name]["successes"] >= math.ceil(STAY * args.screen))),
                     None,
                 )  # fmt: skip
-                if candidate is None:
+                if first is None or points[first.name]["episodes"] >= args.episodes:
                     unresolved.discard(seed)
                 else:
-                    jobs[(seed, candidate.name)] = (candidate, *rest)
+                    jobs[(seed, first.name)] = (first, *rest)
             if not run_evaluations(pool, args, work, jobs, "rest"):
                 break
     finally:
