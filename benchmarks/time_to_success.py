@@ -322,10 +322,11 @@ def plot(args: argparse.Namespace, curves: dict[int, list[dict]], summary: dict)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("success (seeded eval episodes)")
     axes[0].legend(loc="lower right", fontsize=8)
+    runs = summary["concurrent_runs"]
+    sharing = "each seed alone" if runs == 1 else f"{runs} runs side by side"
     fig.suptitle(
         f"preset {args.preset}: {summary['seeds_within_limit']}/{len(curves)} seeds >= 90% within "
-        f"{args.minutes:g} min ({summary['concurrent_runs']} runs side by side on {summary['cpu_count']} cores, "
-        f"load {summary['load1_mean']})",
+        f"{args.minutes:g} min ({sharing} on {summary['cpu_count']} cores, load {summary['load1_mean']})",
         fontsize=10,
     )
     fig.tight_layout()
