@@ -160,14 +160,8 @@ class DistillTrainer(FrameLoopTrainer):
             if c["frame"] >= next_eval:
                 last_eval = self.evaluate()
                 next_eval = next_multiple(c["frame"], cfg.eval_every_frames)
-            if c["frame"] >= next_ckpt:
-                self.save()
-                next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
-            self.snapshot_if_due()
-        if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
-            last_eval = self.evaluate()
-        c["time_s"] = self._elapsed()
-        return last_eval
+            next_ckpt = self.checkpoint_if_due(next_ckpt)
+        return self.finish(last_eval)
 
     def close(self) -> None:
         for name in ("env", "evaluator"):

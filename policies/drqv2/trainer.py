@@ -310,14 +310,8 @@ class Trainer(FrameLoopTrainer):
                 metrics.clear()
                 period_start, period_frames, period_updates = time.perf_counter(), 0, 0
                 next_log = next_multiple(c["frame"], cfg.log_every_frames)
-            if c["frame"] >= next_ckpt:
-                self.save()
-                next_ckpt = next_multiple(c["frame"], cfg.checkpoint_every_frames)
-            self.snapshot_if_due()
-        if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
-            last_eval = self.evaluate()
-        c["time_s"] = self._elapsed()
-        return last_eval
+            next_ckpt = self.checkpoint_if_due(next_ckpt)
+        return self.finish(last_eval)
 
     def _uniform(self, n: int) -> np.ndarray:
         g = self.agent.generator

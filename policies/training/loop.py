@@ -102,6 +102,23 @@ class FrameLoopTrainer:
         self._record_time()
         return self.save_snapshot(self.run_dir / SNAPSHOT_DIR / name)
 
+    def checkpoint_if_due(self, next_ckpt: int) -> int:
+        """The end of every loop iteration: the checkpoint once ``next_ckpt`` frames are reached, a snapshot when
+        its training time is due. Returns the frame of the next checkpoint."""
+        if self.counters["frame"] >= next_ckpt:
+            self.save()
+            next_ckpt = next_multiple(self.counters["frame"], self.cfg.checkpoint_every_frames)
+        self.snapshot_if_due()
+        return next_ckpt
+
+    def finish(self, last_eval: dict) -> dict:
+        """After the loop: a last evaluation unless one was made at this frame or a stop was asked for."""
+        c = self.counters
+        if not self._stop and (not last_eval or last_eval["frame"] != c["frame"]):
+            last_eval = self.evaluate()
+        c["time_s"] = self._elapsed()
+        return last_eval
+
     def _record_time(self) -> None:
         """Counters' ``time_s`` up to now, before they are saved (training time survives a resume)."""
         if hasattr(self, "_t0"):
