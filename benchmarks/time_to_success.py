@@ -349,6 +349,10 @@ def main() -> None:
     parser.add_argument("--screen", type=int, default=20)
     parser.add_argument("--eval-seed", type=int, default=100_000)
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--override", action="append", default=[], metavar="KEY=VALUE",
+        help="a config override added to every seed's train command (repeatable), e.g. demo_episodes=50",
+    )  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument(
         "--report-only", action="store_true", help="no training; evaluate and report what is there"
@@ -359,7 +363,7 @@ def main() -> None:
     work = args.work_dir or ROOT / "runs" / "time_to_success" / args.preset
     args.plot = args.plot or ROOT / "docs" / f"time_to_success_{args.preset}.png"
     work.mkdir(parents=True, exist_ok=True)
-    commands = train_seeds(args, work)
+    commands = train_seeds(args, work, args.override)
     curves = evaluate_seeds(args, work)
     summary = summarise(args, curves, work)
     summary["commands"] = {seed: " ".join(cmd) for seed, cmd in commands.items()}

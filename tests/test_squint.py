@@ -109,6 +109,38 @@ def test_bf16_critic_loss_is_within_a_few_percent_of_fp32():
     assert abs(losses["bf16"] - losses["fp32"]) / losses["fp32"] < 0.03, losses
 
 
+def test_the_averaged_policy_trails_the_online_one_by_tau_and_is_what_evaluation_runs():
+    cfg = AgentConfig(batch_size=32, hidden_dim=32, precision="fp32", policy_average_tau=0.25)
+    agent = SquintAgent(SPEC, cfg, seed=0)
+    start = [p.detach().clone() for p in agent.averaged_policy.parameters()]
+    agent.update(_batch(32), frame=0)
+    pairs = zip(start, agent.policy.parameters(), agent.averaged_policy.parameters(), strict=True)
+    moved = False
+    for before, online, averaged in pairs:
+        torch.testing.assert_close(averaged, before + 0.25 * (online.detach() - before))
+        moved |= not torch.equal(online.detach(), before)
+    assert moved and agent.deployed_policy is agent.averaged_policy
+
+    batch = _batch(4, seed=9)["obs"]
+    obs = {k: v.numpy() for k, v in batch.items()}
+    with torch.no_grad():
+        averaged = agent.averaged_policy(batch["rgb"], batch["low_dim_state"]).numpy()
+        online = agent.policy(batch["rgb"], batch["low_dim_state"]).numpy()
+    np.testing.assert_allclose(agent.act(obs, 0, eval_mode=True), averaged, atol=1e-6)
+    assert not np.allclose(averaged, online, atol=1e-4)
+
+    restored = SquintAgent(SPEC, cfg, seed=5)
+    restored.load_state_dict(agent.state_dict())
+    for a, b in zip(agent.averaged_policy.parameters(), restored.averaged_policy.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # a checkpoint saved without averaging starts the average at its online policy
+    plain = SquintAgent(SPEC, AgentConfig(batch_size=32, hidden_dim=32, precision="fp32"), seed=0)
+    assert plain.averaged_policy is None and plain.deployed_policy is plain.policy
+    restored.load_state_dict(plain.state_dict())
+    for a, b in zip(plain.policy.parameters(), restored.averaged_policy.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 @pytest.fixture(scope="module")
 def squint_run(tmp_path_factory):
     from so101_deploy.cli import app
@@ -139,6 +171,6 @@ def test_train_eval_export_run_on_a_squint_checkpoint(squint_run, tmp_path):
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (5, 3, 16, 16), dtype=np.uint8)
     low = rng.normal(size=(5, 6)).astype(np.float32)
-    torch_out = torch_actions(agent.policy, rgb, low)
+    torch_out = torch_actions(agent.deployed_policy, rgb, low)
     np.testing.assert_allclose(policy.run(rgb, low), torch_out, atol=1e-5)
     assert np.all(np.abs(torch_out) <= 1.0)

@@ -79,6 +79,21 @@ def test_training_stops_on_time_before_the_frame_budget(tmp_path, clock):
     assert trainer.counters["frame"] == 70 and trainer.counters["time_s"] == pytest.approx(7.0)
 
 
+class SlowSetup(SecondPerIteration):
+    """Three seconds of setup (env workers starting, demonstrations recorded) before the first iteration."""
+
+    def _setup(self) -> None:
+        self.clock.now += 3.0
+
+
+def test_the_setup_counts_as_training_time(tmp_path, clock):
+    """A user waits for the envs and the recorded demonstrations too: a preset that records demonstrations must
+    not look faster than one that does not."""
+    trainer = SlowSetup(FakeConfig(train_seconds=7.0), tmp_path, clock)
+    trainer.run()
+    assert trainer.counters["frame"] == 40 and trainer.counters["time_s"] == pytest.approx(7.0)
+
+
 def test_the_frame_budget_still_stops_a_timed_run(tmp_path, clock):
     trainer = SecondPerIteration(FakeConfig(train_seconds=1e6, num_train_frames=50), tmp_path, clock)
     trainer.run()

@@ -18,7 +18,7 @@ class Squint(PackageAlgorithm):
         from policies.provenance import stamp_contract
 
         agent, cfg, payload = self.module("checkpoint").load_agent(checkpoint)
-        return agent.policy, stamp_contract(contract_for_env(cfg.env), payload)
+        return agent.deployed_policy, stamp_contract(contract_for_env(cfg.env), payload)
 
 
 ALGORITHM = Squint("squint", "policies.squint", default_preset="cpu")

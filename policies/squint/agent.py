@@ -83,6 +83,9 @@ class SquintAgent:
         )
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.policy = Policy(self.encoder, self.actor, cfg.use_low_dim)
+        self.averaged_policy = (
+            copy.deepcopy(self.policy).requires_grad_(False) if cfg.policy_average_tau > 0 else None
+        )
         self.support = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms, device=self.device)
         self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
         self.target_entropy = cfg.target_entropy_per_dim * spec.action_dim
@@ -101,6 +104,12 @@ class SquintAgent:
     def train(self, training: bool = True) -> None:
         for module in (self.encoder, self.actor, self.critic):
             module.train(training)
+
+    @property
+    def deployed_policy(self) -> Policy:
+        """What evaluation and export run: the Polyak-averaged policy when ``policy_average_tau`` > 0, else the
+        online one."""
+        return self.policy if self.averaged_policy is None else self.averaged_policy
 
     def precision(self) -> contextlib.AbstractContextManager:
         if self.cfg.precision == "bf16":
@@ -142,7 +151,7 @@ class SquintAgent:
         tensors = {k: torch.as_tensor(v, device=self.device) for k, v in obs.items() if k in _OBS_KEYS}
         if eval_mode:
             with self.precision():
-                action = self.policy(tensors["rgb"], tensors["low_dim_state"])
+                action = self.deployed_policy(tensors["rgb"], tensors["low_dim_state"])
         else:
             action, _ = self.policy_sample(self.encode(tensors, augment=False), tensors)
         return action.float().cpu().numpy()
@@ -150,10 +159,11 @@ class SquintAgent:
     # -- learning ----------------------------------------------------------------------------------------------
     def update(self, batch: Batch, frame: int) -> dict[str, float]:
         """One critic (+ encoder) step, one actor step on the detached features, one temperature step, then the
-        target critic moves by ``tau``."""
+        target critic moves by ``tau`` (and the averaged policy by ``policy_average_tau``)."""
         features, metrics = self.update_critic(batch)
         metrics.update(self.update_actor(features, batch["obs"]))
         self.update_target_critic()
+        self.update_averaged_policy()
         return metrics
 
     def critic_target_distribution(self, batch: Batch) -> Tensor:
@@ -224,6 +234,12 @@ class SquintAgent:
         online, target = list(self.critic.parameters()), list(self.critic_target.parameters())
         torch._foreach_lerp_(target, online, self.cfg.critic_target_tau)
 
+    @torch.no_grad()
+    def update_averaged_policy(self) -> None:
+        if self.averaged_policy is not None:
+            online, averaged = list(self.policy.parameters()), list(self.averaged_policy.parameters())
+            torch._foreach_lerp_(averaged, online, self.cfg.policy_average_tau)
+
     # -- persistence -------------------------------------------------------------------------------------------
     _MODULES = (
         "encoder",
@@ -240,6 +256,8 @@ class SquintAgent:
         state = {name: getattr(self, name).state_dict() for name in self._MODULES}
         state["log_alpha"] = self.log_alpha.detach().clone()
         state["generator"] = self.generator.get_state()
+        if self.averaged_policy is not None:
+            state["averaged_policy"] = self.averaged_policy.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -248,3 +266,6 @@ class SquintAgent:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.generator.set_state(state["generator"].cpu())
+        if self.averaged_policy is not None:
+            # a checkpoint from before averaging was switched on starts the average at its online policy
+            self.averaged_policy.load_state_dict(state.get("averaged_policy", self.policy.state_dict()))

@@ -35,6 +35,10 @@ class AgentConfig:
     aug_pad: int = 1  # random shift of +-aug_pad pixels (0: none); one pixel at 16x16 ~ DrQ's 4 at 84x84
     use_low_dim: bool = True  # actor and critic read joint angles next to pixels
     precision: str = "bf16"  # autocast of the networks' forward passes; the C51 maths stays fp32
+    # > 0: evaluation and export use a Polyak average of the policy (encoder + actor) moved this far towards
+    # the online one after every update, so the deployed policy does not swing with each update; 0: the online
+    # policy. Training (acting, targets) always uses the online networks.
+    policy_average_tau: float = 0.0
 
 
 @dataclass
@@ -65,6 +69,8 @@ class TrainConfig(DrQV2TrainConfig):
             raise ValueError(f"agent.precision must be 'fp32' or 'bf16', got '{a.precision}'")
         if not a.v_min < a.v_max:
             raise ValueError(f"agent.v_min ({a.v_min}) must be below agent.v_max ({a.v_max})")
+        if not 0.0 <= a.policy_average_tau <= 1.0:
+            raise ValueError(f"agent.policy_average_tau must be in [0, 1], got {a.policy_average_tau}")
         if not 0.0 < a.discount <= 1.0:
             raise ValueError(f"agent.discount must be in (0, 1], got {a.discount}")
         if not 0.0 <= self.demo_ratio < 1.0:

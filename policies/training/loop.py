@@ -165,9 +165,11 @@ class FrameLoopTrainer:
         last_eval: dict = {}
         try:
             with self._stop:
+                # training time includes the setup (env workers, recorded demonstrations): a user waits for it
+                setup_started = time.perf_counter()
                 self._setup()
                 cfg, c = self.cfg, self.counters
-                self._t0, self._time_before = time.perf_counter(), float(c.get("time_s", 0.0))
+                self._t0, self._time_before = setup_started, float(c.get("time_s", 0.0))
                 self._snapshots = SnapshotSchedule(cfg.snapshot_every_seconds, self._time_before)
                 progress = Progress(*self._progress_columns(), console=self.console, disable=not cfg.progress)
                 with progress:
