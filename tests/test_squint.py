@@ -23,6 +23,7 @@ TINY_RUN = [
     "replay_capacity=500", "eval_every_frames=1000000", "num_eval_episodes=1", "eval_video=false",
     "checkpoint_every_frames=1000000", "log_every_frames=40", "tensorboard=false", "progress=false",
     "agent.batch_size=16", "agent.hidden_dim=32", "env.episode_steps=20",
+    "demo_episodes=0", "demo_ratio=0",  # 10-step episodes are too short for the expert to lift in
 ]  # fmt: skip
 
 
