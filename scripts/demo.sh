@@ -5,7 +5,7 @@
 # and exits 1 when fewer episodes than the goal lift the cube. Everything stays under runs/demo/.
 #
 #   DEMO_PRESET         cpu     (smoke: a two-minute check of the pipeline; its policy is not expected to lift)
-#   DEMO_TRAIN_MINUTES  16      minutes of training time (smoke: 0, its own frame budget of seconds)
+#   DEMO_TRAIN_MINUTES  10      minutes of training time (smoke: 0, its own frame budget of seconds)
 #   DEMO_EPISODES       10      episodes on the twin
 #   DEMO_MIN_SUCCESSES  8       the goal: 8 of 10, 80% of DEMO_EPISODES rounded up (smoke: 0)
 #   DEMO_MAX_STEPS      -       control ticks per episode (default: the trained episode, from the policy's contract)
@@ -18,7 +18,7 @@ set -euo pipefail
 OUT=${DEMO_DIR:-runs/demo}
 PRESET=${DEMO_PRESET:-cpu}
 if [ "$PRESET" = smoke ]; then SMOKE=1; else SMOKE=0; fi
-MINUTES=${DEMO_TRAIN_MINUTES:-$([ $SMOKE = 1 ] && echo 0 || echo 16)}
+MINUTES=${DEMO_TRAIN_MINUTES:-$([ $SMOKE = 1 ] && echo 0 || echo 10)}
 EPISODES=${DEMO_EPISODES:-10}
 GOAL=${DEMO_MIN_SUCCESSES:-$([ $SMOKE = 1 ] && echo 0 || echo $(((8 * EPISODES + 9) / 10)))}
 MAX_STEPS=()
