@@ -120,7 +120,7 @@ def test_the_averaged_policy_trails_the_online_one_by_tau_and_is_what_evaluation
     for before, online, averaged in pairs:
         torch.testing.assert_close(averaged, before + 0.25 * (online.detach() - before))
         moved |= not torch.equal(online.detach(), before)
-    assert moved and agent.deployed_policy is agent.averaged_policy
+    assert moved and agent.deployed_policy is agent.averaged_policy and not agent.averaged_policy.training
 
     batch = _batch(4, seed=9)["obs"]
     obs = {k: v.numpy() for k, v in batch.items()}

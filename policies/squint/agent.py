@@ -84,7 +84,8 @@ class SquintAgent:
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.policy = Policy(self.encoder, self.actor, cfg.use_low_dim)
         self.averaged_policy = (
-            copy.deepcopy(self.policy).requires_grad_(False) if cfg.policy_average_tau > 0 else None
+            # never trained: no gradients, always in eval mode
+            copy.deepcopy(self.policy).requires_grad_(False).eval() if cfg.policy_average_tau > 0 else None
         )
         self.support = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms, device=self.device)
         self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
