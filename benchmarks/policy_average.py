@@ -19,6 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+# run as a script, this file's folder is on sys.path: the seeded evaluation is time_to_success.py's
+from time_to_success import seeded_successes
+
 
 def evaluate(snapshot: str, which: str, episodes: int, seed_base: int) -> dict:
     """Success of the ``which`` ('online' or 'averaged') policy of one snapshot (a worker process)."""
@@ -26,7 +29,6 @@ def evaluate(snapshot: str, which: str, episodes: int, seed_base: int) -> dict:
 
     torch.set_num_threads(1)
     from policies.squint.checkpoint import load_agent
-    from policies.training.evaluate import Evaluator
 
     agent, cfg, payload = load_agent(snapshot)
     agent.train(False)
@@ -41,13 +43,9 @@ def evaluate(snapshot: str, which: str, episodes: int, seed_base: int) -> dict:
             low_dim = torch.as_tensor(obs["low_dim_state"])
             return policy(rgb, low_dim).float().numpy()
 
-    evaluator = Evaluator(cfg.env, 1, seed=seed_base)
-    try:
-        result = evaluator.run(act, episodes)
-    finally:
-        evaluator.close()
     counters = payload["counters"]
-    return {"snapshot": snapshot, "policy": which, "episodes": episodes, "successes": int(sum(result.successes)),
+    successes = seeded_successes(act, cfg.env, episodes, seed_base)
+    return {"snapshot": snapshot, "policy": which, "episodes": episodes, "successes": successes,
             "time_s": float(counters["time_s"]), "frame": int(counters["frame"])}  # fmt: skip
 
 

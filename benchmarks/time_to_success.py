@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -143,27 +144,32 @@ def train_seeds(args: argparse.Namespace, work: Path, extra: Sequence[str] = ())
     return commands
 
 
+def seeded_successes(act, env_cfg, episodes: int, seed_base: int) -> int:
+    """How many of ``episodes`` evaluation episodes (episode i reset with seed ``seed_base`` + i) ``act`` lifts."""
+    from policies.training.evaluate import Evaluator
+
+    evaluator = Evaluator(env_cfg, 1, seed=seed_base)
+    try:
+        return int(sum(evaluator.run(act, episodes).successes))
+    finally:
+        evaluator.close()
+
+
 def evaluate_snapshot(snapshot: str, preset: str, episodes: int, seed_base: int) -> dict:
     """Success of one snapshot over ``episodes`` seeded episodes starting at ``seed_base`` (a worker process)."""
     import torch
 
     torch.set_num_threads(1)
     from policies.algos import open_checkpoint
-    from policies.training.evaluate import Evaluator
 
     algorithm, payload = open_checkpoint(snapshot)
     act, cfg = algorithm.policy(Path(snapshot), "cpu")
-    evaluator = Evaluator(cfg.env, 1, seed=seed_base)
-    try:
-        result = evaluator.run(act, episodes)
-    finally:
-        evaluator.close()
     counters = payload["counters"]
     return {
         "snapshot": Path(snapshot).name,
         "seed_base": seed_base,
         "episodes": episodes,
-        "successes": int(sum(result.successes)),
+        "successes": seeded_successes(act, cfg.env, episodes, seed_base),
         "time_s": float(counters["time_s"]),
         "frame": int(counters["frame"]),
     }
@@ -313,7 +319,9 @@ def plot(args: argparse.Namespace, curves: dict[int, list[dict]], summary: dict)
             ax.plot(x, y, marker="o", markersize=3, linewidth=1, label=f"seed {seed}")
             interpolated.append(np.interp(grid, x, y, left=np.nan, right=np.nan))
         stacked = np.array(interpolated)
-        with np.errstate(all="ignore"):
+        # before the first snapshot of every seed a grid column is all NaN: no band there, and no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             ax.fill_between(grid, np.nanmin(stacked, 0), np.nanmax(stacked, 0), alpha=0.15, color="grey")
         ax.axhline(GOAL, color="green", linestyle="--", linewidth=0.8)
         if key == "time_s":
