@@ -3,11 +3,12 @@ Squint run with ``agent.policy_average_tau`` > 0, so each snapshot is evaluated 
 and the difference is the averaging alone (same run, same data, same episodes).
 
     python benchmarks/policy_average.py runs/time_to_success/cpu_30 [--episodes 100] [--last 5] [--jobs 2]
+    python benchmarks/policy_average.py runs/time_to_success/cpu_30 --snapshot snapshot_0003.pt
 
-Reads the ``seed_*/snapshots/snapshot_*.pt`` that benchmarks/time_to_success.py leaves, evaluates the last
-``--last`` snapshots of every seed (episode i starts from seed ``--eval-seed`` + i, as time_to_success does),
-prints one line per snapshot and a JSON last line with the mean success of each policy and the paired
-difference.
+Reads the ``seed_*/snapshots/snapshot_*.pt`` that benchmarks/time_to_success.py leaves and evaluates the last
+``--last`` snapshots of every seed, or those named by ``--snapshot`` (episode i starts from seed ``--eval-seed``
++ i, as time_to_success does). Prints one line per snapshot and a JSON last line with the mean success of each
+policy and the paired difference.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def main() -> None:
     parser.add_argument("work_dir", type=Path)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--last", type=int, default=5, help="snapshots per seed, the latest ones")
+    parser.add_argument(
+        "--snapshot", action="append", default=[], metavar="NAME",
+        help="these snapshots of every seed instead of the last ones (repeatable), e.g. snapshot_0003.pt",
+    )  # fmt: skip
     parser.add_argument("--eval-seed", type=int, default=100_000)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
@@ -63,7 +68,11 @@ def main() -> None:
     snapshots = [
         snap
         for run in sorted(args.work_dir.glob("seed_*"))
-        for snap in sorted((run / "snapshots").glob("snapshot_*.pt"))[-args.last :]
+        for snap in (
+            [run / "snapshots" / name for name in args.snapshot if (run / "snapshots" / name).exists()]
+            if args.snapshot
+            else sorted((run / "snapshots").glob("snapshot_*.pt"))[-args.last :]
+        )
     ]
     if not snapshots:
         raise SystemExit(f"no seed_*/snapshots/snapshot_*.pt under {args.work_dir}")
