@@ -35,14 +35,11 @@ def evaluate(snapshot: str, which: str, episodes: int, seed_base: int) -> dict:
     agent.train(False)
     if agent.averaged_policy is None:
         raise SystemExit(f"{snapshot}: trained with agent.policy_average_tau=0, it holds no averaged policy")
-    policy = agent.averaged_policy if which == "averaged" else agent.policy
+    if which == "online":
+        agent.averaged_policy = None  # the agent's evaluation path then runs its online policy
 
-    @torch.no_grad()
     def act(obs):
-        with agent.precision():
-            rgb = torch.as_tensor(obs["rgb"])
-            low_dim = torch.as_tensor(obs["low_dim_state"])
-            return policy(rgb, low_dim).float().numpy()
+        return agent.act(obs, 0, eval_mode=True)
 
     counters = payload["counters"]
     successes = seeded_successes(act, cfg.env, episodes, seed_base)
