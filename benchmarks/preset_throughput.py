@@ -4,8 +4,9 @@ rendering and the wrappers' image work, and the learner's work for one update, p
 - env: one in-process env built as a training worker builds it (``make_env(cfg.env)``, the preset's render
   size, image size, frame stack and randomisation), random actions, resets included. The same steps are split by
   timing what runs inside them: ``render`` is the wrist render (``sim.render.WristRenderer.render``, view culling
-  included), ``image`` the wrappers' image work (camera image noise where on, ``preprocess_frame``'s crop and
-  area resize, the frame stack), and ``physics`` everything else: substeps, controller, task, randomisers and the
+  included, or ``sim.render_warp.WarpWristRenderer.render`` under ``env.wrist_renderer=warp``), ``image`` the
+  wrappers' image work (camera image noise where on, ``preprocess_frame``'s crop and area resize, the frame
+  stack), and ``physics`` everything else: substeps, controller, task, randomisers and the
   wrappers' bookkeeping, i.e. an env step without its rendering.
 - learner: the agent the preset's trainer builds (its own ``build_agent``, so its batch size, precision and fast
   paths), on a replay of the preset's shapes filled with ``--replay-steps`` random transitions (fewer than the
@@ -19,7 +20,7 @@ rendering and the wrappers' image work, and the learner's work for one update, p
     python benchmarks/preset_throughput.py --preset cpu [--env-seconds 20] [--rounds 15] [key=value ...]
 
 ``key=value`` overrides go to the preset as in ``so101 train`` (e.g. ``agent.precision=fp32``,
-``env.render_size=32``): run twice to compare two settings, ideally back to back on a quiet machine. Algorithms
+``env.wrist_renderer=warp env.render_size=32``): run twice to compare two settings, ideally back to back on a quiet machine. Algorithms
 trained by the DrQ-v2 frame loop (drqv2, squint) are supported. Last line: one JSON object.
 """
 
@@ -39,6 +40,7 @@ from unittest import mock
 import sim  # noqa: F401  (headless GL before mujoco)
 from sim.randomize import ImageCorruptor
 from sim.render import WristRenderer
+from sim.render_warp import WarpWristRenderer
 
 import numpy as np
 import torch
@@ -84,6 +86,7 @@ class Split:
         stack = ExitStack()
         for owner, name, part in (
             (WristRenderer, "render", "render"),
+            (WarpWristRenderer, "render", "render"),
             (wrappers, "preprocess_frame", "image"),  # WristImage looks it up in policies.wrappers
             (FrameStacker, "push", "image"),
             (FrameStacker, "reset", "image"),
@@ -97,7 +100,7 @@ def env_split(env, frames_per_step: int, seconds: float) -> dict:
     """Frames/s of one env and the share of physics, render and image work in its steps (module docstring)."""
     rng = np.random.default_rng(0)
     env.reset(seed=0)
-    # the first render builds the GL context: outside the timing
+    # the first render builds the GL context (or loads Warp's kernels): outside the timing
     env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
     split = Split()
     frames = resets = 0

@@ -31,6 +31,11 @@ class WorkspaceConfig:
     azimuth_deg: tuple[float, float] = (-25.0, 25.0)  # from straight ahead (+x), counter-clockwise positive
 
 
+# What draws the wrist images: "gl" is MuJoCo's renderer (its cost follows the scene's triangles); "warp" is
+# MuJoCo Warp's ray tracer on the CPU (sim/render_warp.py; its cost follows the pixels, one ray per pixel).
+WRIST_RENDERERS = ("gl", "warp")
+
+
 @dataclass
 class EnvConfig:
     task: str = "lift"  # a task registered in sim.tasks (sim/tasks/registry.py)
@@ -65,6 +70,7 @@ class EnvConfig:
     terminate_on_success: bool = True  # end the episode (terminated) once success has been held
     cull_wrist_render: bool = True  # skip arm meshes outside the wrist frustum (pixel-identical, faster)
     antialias: bool = True  # 4x MSAA offscreen; off renders ~1.9x faster but changes ~6% (edge) pixels
+    wrist_renderer: str = "gl"  # one of WRIST_RENDERERS
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)  # the deployable start's cube sector
     wrist_camera: WristCameraConfig = field(default_factory=WristCameraConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)  # all off by default

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.arm_model import arm_mjcf_path
-from sim.config import EnvConfig
+from sim.config import WRIST_RENDERERS, EnvConfig
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.kinematics import ArmKinematics
 from sim.measured_latency import centre_on_measured
@@ -34,6 +34,9 @@ from gymnasium import spaces
 
 from robot.so101 import JOINT_NAMES
 
+if TYPE_CHECKING:
+    from sim.render_warp import WarpWristRenderer
+
 LOW_DIM_KEYS = ("joint_pos", "prev_action")  # measurable on the real arm
 OBS_MODES = ("pixels", "state")
 RAW_ENV_ID = "SO101LiftRaw-v0"
@@ -48,6 +51,10 @@ class SO101Env(gym.Env):
         self._stage_mix = np.asarray(task_cls.check_stage_mix(cfg.stage_mix))
         if cfg.obs not in OBS_MODES:
             raise ValueError(f"unknown env.obs {cfg.obs!r}; valid: {', '.join(OBS_MODES)}")
+        if cfg.wrist_renderer not in WRIST_RENDERERS:
+            raise ValueError(
+                f"unknown env.wrist_renderer {cfg.wrist_renderer!r}; valid: {', '.join(WRIST_RENDERERS)}"
+            )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} not supported; use 'rgb_array' or None")
         self.cfg = cfg
@@ -64,7 +71,7 @@ class SO101Env(gym.Env):
         self._prev_action = np.zeros(self.params.action_dim, dtype=np.float32)
         self._succeeded = False
         self._render_suppressed = 0
-        self._wrist: WristRenderer | None = None
+        self._wrist: WristRenderer | WarpWristRenderer | None = None
         self._overview: OverviewRenderer | None = None
         self._last_rgb: np.ndarray | None = None
         self._last_state = None
@@ -181,9 +188,17 @@ class SO101Env(gym.Env):
         if size is not None and size != self.cfg.render_size:
             with WristRenderer(self.model, size, cull=self.cfg.cull_wrist_render) as r:
                 return r.render(self.data)
+        return self._wrist_renderer().render(self.data)
+
+    def _wrist_renderer(self) -> WristRenderer | WarpWristRenderer:
         if self._wrist is None:
-            self._wrist = WristRenderer(self.model, self.cfg.render_size, cull=self.cfg.cull_wrist_render)
-        return self._wrist.render(self.data)
+            if self.cfg.wrist_renderer == "warp":
+                from sim.render_warp import WarpWristRenderer  # Warp is imported only when asked for
+
+                self._wrist = WarpWristRenderer(self.model, self.cfg, self.cfg.render_size)
+            else:
+                self._wrist = WristRenderer(self.model, self.cfg.render_size, cull=self.cfg.cull_wrist_render)
+        return self._wrist
 
     def _reset_randomization(self, seed: int | None) -> None:
         """Fresh random streams for the randomisers whenever the episode is seeded (and on the first reset),
@@ -194,9 +209,7 @@ class SO101Env(gym.Env):
         self._dr.before_task_reset(self.model, self.data)
 
     def _render_randomized(self) -> np.ndarray:
-        if self._wrist is None:
-            self._wrist = WristRenderer(self.model, self.cfg.render_size, cull=self.cfg.cull_wrist_render)
-        return self._wrist.render(self._dr.data_to_render(self.model, self.data))
+        return self._wrist_renderer().render(self._dr.data_to_render(self.model, self.data))
 
     def render_overview(self, height: int = 480, width: int = 640) -> np.ndarray:
         """Third-person frame for videos, HxWx3 uint8 RGB."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from sim.config import EnvConfig
+from sim.config import WRIST_RENDERERS, EnvConfig
 
 OBS_MODES = ("pixels", "state")
 
@@ -27,6 +27,10 @@ def check_env(env: EnvConfig) -> None:
 
     if env.obs not in OBS_MODES:
         raise ValueError(f"env.obs must be 'pixels' or 'state', got '{env.obs}'")
+    if env.wrist_renderer not in WRIST_RENDERERS:
+        raise ValueError(
+            f"env.wrist_renderer must be one of {', '.join(WRIST_RENDERERS)}, got '{env.wrist_renderer}'"
+        )
     try:
         task = task_class(env.task)
     except ValueError as exc:
