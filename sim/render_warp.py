@@ -61,6 +61,13 @@ def build_render_model(cfg: EnvConfig) -> mujoco.MjModel:
     return spec.compile()
 
 
+def _view(array, shape: tuple[int, ...]) -> np.ndarray:
+    """A numpy view of a Warp CPU array in ``shape`` (one world): writing it writes the array."""
+    view = array.numpy().reshape(shape)
+    assert np.shares_memory(view, array.numpy()), "a Warp array that numpy cannot view without a copy"
+    return view
+
+
 @contextlib.contextmanager
 def _one_compiler_at_a_time():
     """Env workers start together; on a fresh kernel cache each would compile the same kernels (about a minute
@@ -121,34 +128,40 @@ class WarpWristRenderer:
             )
             self._rgb = wp.zeros((1, size, size), dtype=wp.vec3)
             self._draw()  # compiles the kernels (or loads them from the cache) under the lock
-        # zero-copy numpy views of the device arrays (the device is the CPU), written before each render
-        self._model_views = {name: getattr(self._wm, name).numpy() for name in SYNCED_MODEL_FIELDS}
-        self._light_views = {name: getattr(self._wm, name).numpy() for name in SYNCED_LIGHT_FIELDS}
+        # numpy views of the device arrays (the device is the CPU: no copy), shaped as MuJoCo's own fields and
+        # written before each render; the render model's extra light is the last one
+        n = model.nlight
+        self._model_views = {
+            f: _view(getattr(self._wm, f), getattr(model, f).shape) for f in SYNCED_MODEL_FIELDS
+        }
+        self._light_views = {
+            f: _view(getattr(self._wm, f), (n + 1, *getattr(model, f).shape[1:])) for f in SYNCED_LIGHT_FIELDS
+        }
         self._data_views = {
-            name: getattr(self._wd, name).numpy() for name in SYNCED_DATA_FIELDS + SYNCED_LIGHT_DATA_FIELDS
+            f: _view(getattr(self._wd, f), getattr(render_data, f).shape) for f in SYNCED_DATA_FIELDS
+        }
+        self._light_data_views = {
+            f: _view(getattr(self._wd, f), (n + 1, 3)) for f in SYNCED_LIGHT_DATA_FIELDS
         }
         self.frames = 0
 
     def _sync(self, data: mujoco.MjData) -> None:
         m, n = self.model, self._nlight
         for name, view in self._model_views.items():
-            view[...] = getattr(m, name).reshape(view.shape)
+            view[...] = getattr(m, name)
         for name, view in self._light_views.items():
-            src = getattr(m, name)
-            view.reshape(-1, n + 1, *src.shape[1:])[0, :n] = src
-        for name in SYNCED_DATA_FIELDS:
-            view = self._data_views[name]
-            view[...] = getattr(data, name).reshape(view.shape)
-        for name in SYNCED_LIGHT_DATA_FIELDS:
-            view = self._data_views[name]
-            view.reshape(n + 1, 3)[:n] = getattr(data, name)
+            view[:n] = getattr(m, name)
+        for name, view in self._data_views.items():
+            view[...] = getattr(data, name)
+        for name, view in self._light_data_views.items():
+            view[:n] = getattr(data, name)
         # the headlight's stand-in: at the camera, along its view axis (-z), with this episode's colours
         h, cam = self._headlight, self.camera_id
-        self._data_views["light_xpos"].reshape(n + 1, 3)[h] = data.cam_xpos[cam]
-        self._data_views["light_xdir"].reshape(n + 1, 3)[h] = -data.cam_xmat[cam].reshape(3, 3)[:, 2]
-        self._light_views["light_diffuse"].reshape(-1, n + 1, 3)[0, h] = m.vis.headlight.diffuse
-        self._light_views["light_ambient"].reshape(-1, n + 1, 3)[0, h] = m.vis.headlight.ambient
-        self._light_views["light_active"].reshape(-1, n + 1)[0, h] = bool(m.vis.headlight.active)
+        self._light_data_views["light_xpos"][h] = data.cam_xpos[cam]
+        self._light_data_views["light_xdir"][h] = -data.cam_xmat[cam].reshape(3, 3)[:, 2]
+        self._light_views["light_diffuse"][h] = m.vis.headlight.diffuse
+        self._light_views["light_ambient"][h] = m.vis.headlight.ambient
+        self._light_views["light_active"][h] = bool(m.vis.headlight.active)
 
     def _draw(self) -> np.ndarray:
         mjw = self._mjw
