@@ -197,6 +197,10 @@ def describe(preset: str, overrides: list[str]) -> dict:
         "replay_capacity": value(cfg, key) if key else None,
         "frames_per_transition": getattr(cfg, "frames_per_step", None),
         "demo_episodes": getattr(cfg, "demo_episodes", 0),
+        # the task it trains and is judged on: the same stage for all, but each preset's own episode length and
+        # randomisation (evaluation runs the training env's randomisation)
+        "task": f"{env.episode_steps} steps; "
+        + (", ".join(env.randomization.enabled_groups()) or "no randomisation"),
     }
 
 
@@ -361,6 +365,15 @@ def verdict(args: argparse.Namespace, results: dict[str, dict]) -> list[str]:
         + ".",
         "",
     ]
+    tasks = {results[p]["task"] for p in order}
+    if len(tasks) > 1:
+        lines += [
+            "**Not the same task for all**: each preset trains and is judged on its own episode length and "
+            "randomisation (the `task` column), so this order mixes the algorithm with how hard its task is: "
+            + "; ".join(f"`{p}`: {results[p]['task']}" for p in order)
+            + ". A preset that is ahead on an easier task has not shown it is ahead on the hardest one.",
+            "",
+        ]
     for preset in (p for p in order if results[p]["algo"] == "drqv2"):
         r, (dlo, dhi) = results[preset], seed_range(results[preset])
         ahead = [p for p in order if (results[p]["mean_success"] or 0) > (r["mean_success"] or 0)]
@@ -403,9 +416,9 @@ def markdown(args: argparse.Namespace, results: dict[str, dict], notes: list[str
         f"all {args.episodes}, which is where minutes to 90% come from.",
         "",
         "| algorithm | preset | success at budget per seed | mean | min to 90% per seed | frames in budget "
-        "(mean) | updates in budget (mean) | last snapshot at min (max) | image, batch | process min (mean) | "
-        "load mean / max, least free GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "(mean) | updates in budget (mean) | last snapshot at min (max) | image, batch | task: episode control "
+        "steps; randomised | process min (mean) | load mean / max, least free GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for preset in ranking(results):
         r = results[preset]
@@ -417,7 +430,7 @@ def markdown(args: argparse.Namespace, results: dict[str, dict], notes: list[str
             f"{fmt(_mean([s['final_frames'] for s in seeds]), ',.0f')} | "
             f"{fmt(_mean([s['updates'] for s in seeds]), ',.0f')} | "
             f"{fmt(max((s['final_minutes'] for s in seeds if s['final_minutes'] is not None), default=None))} | "
-            f"{r['image']}, {r['batch']} | "
+            f"{r['image']}, {r['batch']} | {r['task']} | "
             f"{fmt(_mean([s['process_minutes'] for s in seeds]), '.1f')} | "
             f"{fmt(r['load1_mean'])} / {fmt(r['load1_max'])}, {fmt(r['mem_available_min_gib'], '.1f')} |"
         )
@@ -427,13 +440,10 @@ def markdown(args: argparse.Namespace, results: dict[str, dict], notes: list[str
     demos = [f"`{p}` {r['demo_episodes']}" for p, r in results.items() if r["demo_episodes"]]
     lines += [
         "",
-        "Process minutes are launch to exit of a run: its training time plus setup (env workers"
-        + (
-            f"; scripted demonstration episodes recorded before training, which are not training time: {', '.join(demos)}"
-            if demos
-            else ""
-        )
-        + ") and saving. Training time includes one evaluation episode at the start of every run (the same for "
+        "Process minutes are launch to exit of a run: its training time plus start-up (imports) and saving. "
+        "Training time includes the trainer's setup (env workers"
+        + (f"; the scripted demonstration episodes recorded first: {', '.join(demos)}" if demos else "")
+        + "; SB3's clock starts once its env and model are built), one evaluation episode at the start of every run (the same for "
         "all) and ends at the first step, or DAgger iteration, past the budget: the last snapshot's minutes say by "
         "how much. Load is the 1-minute load average and free GiB the memory available, sampled every 30 s while "
         "that preset trained.",
