@@ -332,8 +332,10 @@ def plot(args: argparse.Namespace, curves: dict[int, list[dict]], summary: dict)
     axes[0].legend(loc="lower right", fontsize=8)
     runs = summary["concurrent_runs"]
     sharing = "each seed alone" if runs == 1 else f"{runs} runs side by side"
+    # overrides change what was measured, so they go in the title
+    preset = " ".join([args.preset, *args.override])
     fig.suptitle(
-        f"preset {args.preset}: {summary['seeds_within_limit']}/{len(curves)} seeds >= 90% within "
+        f"preset {preset}: {summary['seeds_within_limit']}/{len(curves)} seeds >= 90% within "
         f"{args.minutes:g} min ({sharing} on {summary['cpu_count']} cores, load {summary['load1_mean']})",
         fontsize=10,
     )
