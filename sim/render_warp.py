@@ -1,17 +1,18 @@
 """Wrist renders by MuJoCo Warp's ray tracer, on the CPU: the training images' cost scales with pixels.
 
 Why: MuJoCo's GL renderer on a CPU (llvmpipe) pays for every one of the scene's ~400k mesh triangles on every
-frame, so a 32x32 wrist image costs about what a 64x64 one does (about 5 ms). A ray tracer walks a bounding
-volume hierarchy per ray instead, so its cost follows the number of rays: 32x32 costs about 0.7 ms of one core
-(docs/training.md, "Where the wall time goes"). Physics stays in MuJoCo on the CPU; only the picture is drawn
+frame, so a 32x32 wrist image costs about what a 64x64 one does (4-5 ms). A ray tracer walks a bounding volume
+hierarchy per ray instead, so its cost follows the number of rays: 0.7-1.0 ms at 32x32, 1.4-1.7 ms at 48x48 of
+one core (docs/simulation.md, "The Warp ray tracer"; what that does for training: docs/training.md). Physics stays in MuJoCo on the CPU; only the picture is drawn
 by Warp, from the very poses MuJoCo computed.
 
 What is drawn is the same scene as the GL path (``sim.scene.build_spec`` of the same config, so the same
 geoms in the same order), with two differences a test measures (tests/test_render_warp.py):
 - shading: Warp's lighting is per pixel and its specular term differs from GL's, so a flat table is about
   2 levels of 255 darker on average; the geometry (edges, where the cube is) agrees to the pixel;
-- sampling: one ray per pixel at ``render_size``, no MSAA. Rendered at 32x32 and area-downsampled to the
-  contract's 16x16, that is 2x2 samples per input pixel.
+- sampling: one ray per pixel at ``render_size``, no MSAA. Rendered at 48x48 and area-downsampled to the
+  contract's 16x16, that is 3x3 samples per policy pixel (at 32x32, 2x2, edges already differ too much from the
+  twin's camera: tests/test_training_image_matches_twin.py).
 
 MuJoCo Warp compiles the headlight's colour into its render kernel, but the lighting randomiser changes it
 every episode. So the render model carries one more light than the physics model: a directional light that
