@@ -19,7 +19,9 @@ How it measures, and why:
    first snapshot at >= 90% over all episodes. (A snapshot at 90% over 100 episodes fails a 17/20 screen with
    a probability of about 13%; the times can only come out later for it, never earlier.)
 3. Report: per seed minutes and frames to 90%, the success at the end (factor x minutes), the curves over wall
-   time and over frames (seeds as lines, their range shaded) in ``--plot``, and one JSON object as the last line.
+   time and over frames (seeds as lines, their range shaded) in ``--plot`` (by default the preset's
+   docs/time_to_success_<preset>.png, or the work dir's time_to_success.png for a run with ``--override``), and one
+   JSON object as the last line.
 
 Finished runs and evaluations in the work dir are reused, so an interrupted benchmark continues.
 """
@@ -371,7 +373,13 @@ def main() -> None:
     args.seed_list = list(range(1, args.seeds + 1))
     args.jobs = args.jobs or args.seeds
     work = args.work_dir or ROOT / "runs" / "time_to_success" / args.preset
-    args.plot = args.plot or ROOT / "docs" / f"time_to_success_{args.preset}.png"
+    # an experiment (overrides) plots into its work dir: docs/time_to_success_<preset>.png is the preset's own
+    default_plot = (
+        work / "time_to_success.png"
+        if args.override
+        else ROOT / "docs" / f"time_to_success_{args.preset}.png"
+    )
+    args.plot = args.plot or default_plot
     work.mkdir(parents=True, exist_ok=True)
     commands = train_seeds(args, work, args.override)
     curves = evaluate_seeds(args, work)
