@@ -184,7 +184,8 @@ class SO101Env(gym.Env):
         return self._render_suppressed > 0
 
     def render_wrist(self, size: int | None = None) -> np.ndarray:
-        """Wrist camera frame, HxWx3 uint8 RGB, at ``render_size`` (or ``size``, e.g. for pictures)."""
+        """Wrist camera frame, HxWx3 uint8 RGB, at ``render_size`` (or ``size``, e.g. for pictures: those are
+        drawn by GL whatever ``env.wrist_renderer`` says)."""
         if size is not None and size != self.cfg.render_size:
             with WristRenderer(self.model, size, cull=self.cfg.cull_wrist_render) as r:
                 return r.render(self.data)

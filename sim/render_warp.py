@@ -71,8 +71,8 @@ def _view(array, shape: tuple[int, ...]) -> np.ndarray:
 
 @contextlib.contextmanager
 def _one_compiler_at_a_time():
-    """Env workers start together; on a fresh kernel cache each would compile the same kernels (about a minute
-    of CPU each). A file lock lets the first compile and the others load its result."""
+    """Env workers start together; on a fresh kernel cache each would compile the same kernels (30-40 s of CPU
+    each, measured here). A file lock lets the first compile and the others load its result."""
     import warp as wp
 
     cache = Path(wp.config.kernel_cache_dir or Path.home() / ".cache" / "warp")
@@ -99,7 +99,7 @@ class WarpWristRenderer:
         wp.init()
         import mujoco_warp as mjw
 
-        self._wp, self._mjw = wp, mjw
+        self._mjw = mjw
         self.model, self.size = model, size
         self.render_model = build_render_model(cfg)
         rm = self.render_model
@@ -110,7 +110,7 @@ class WarpWristRenderer:
             )
         self.camera_id = model.camera(camera).id
         self._headlight = rm.light(HEADLIGHT_STAND_IN).id
-        self._nlight = model.nlight
+        self._nlight = n = model.nlight
         with wp.ScopedDevice("cpu"), _one_compiler_at_a_time():
             render_data = mujoco.MjData(rm)
             mujoco.mj_forward(rm, render_data)
@@ -131,7 +131,6 @@ class WarpWristRenderer:
             self._draw()  # compiles the kernels (or loads them from the cache) under the lock
         # numpy views of the device arrays (the device is the CPU: no copy), shaped as MuJoCo's own fields and
         # written before each render; the render model's extra light is the last one
-        n = model.nlight
         self._model_views = {
             f: _view(getattr(self._wm, f), getattr(model, f).shape) for f in SYNCED_MODEL_FIELDS
         }
