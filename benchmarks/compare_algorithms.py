@@ -3,15 +3,19 @@ with a CPU should train, and what each gets done in that time.
 
     python benchmarks/compare_algorithms.py [--minutes 15] [--seeds 3] [--snapshots 10] [--eval-jobs 2]
         [--episodes 100] [--screen 20] [--presets default drqv2_cpu cpu distill_cpu sac_lift_image]
-        [--memory-gib RAM] [--work-dir runs/compare_algorithms/15min]
+        [--task-from cpu] [--memory-gib RAM] [--work-dir runs/compare_algorithms/15min_cpu_task]
     python benchmarks/compare_algorithms.py --report-only   # evaluate and report what the work dir holds
 
 What is compared: each algorithm's own preset, unchanged but for the bookkeeping every run of
-benchmarks/time_to_success.py gets (stop on ``train_seconds``, snapshots, no evaluations inside the run) and, only
-where the seeds side by side would not fit ``--memory-gib`` (half for the replays' reservations, half for the
-processes and their env workers), a smaller replay or fewer train envs (printed and written into the report, a
+benchmarks/time_to_success.py gets (stop on ``train_seconds``, snapshots, no evaluations inside the run), the task
+and, only where the seeds side by side would not fit ``--memory-gib`` (half for the replays' reservations, half for
+the processes and their env workers), a smaller replay or fewer train envs (printed and written into the report, a
 smaller replay with how full the budget got it: a replay the budget never fills changes nothing).
-The task is the deployable lift every pixel preset trains and evaluates (env.stage=0, home start).
+The task is the deployable lift (env.stage=0, home start) as the ``--task-from`` preset defines it: its episode
+length, cube, success rule, workspace and every randomisation group (``TASK_KEYS``) override each other preset's
+own, since evaluation runs the training env's task. Without ``--task-from`` every preset keeps its own task,
+which the report flags when they differ. What a preset learns *with* (image size, frame stack, curriculum starts,
+renderer, reward, demonstrations) stays its own: that is the algorithm's recipe.
 
 How, reusing time_to_success.py's training, evaluation and summary (imported, not copied):
 1. The presets train one after another; the seeds of one preset train side by side (``--seeds`` runs at once,
@@ -52,7 +56,12 @@ PRESETS = {
     "sac_lift_image": "SB3 SAC (NatureCNN), the original project's settings",
 }
 REPLAY_KEYS = ("replay_capacity", "sac.buffer_size")  # transitions (agent steps); DAgger keeps no replay
-WALL_KEYS = ("train_seconds", "snapshot_every_seconds")
+# the env keys (leaves under them) that say what is judged, as opposed to how a preset learns it: with
+# --task-from, every preset takes these from the reference preset
+TASK_KEYS = (
+    "env.task", "env.stage", "env.episode_steps", "env.control_hz", "env.lift_height", "env.hold_steps",
+    "env.cube_size", "env.cube_mass", "env.cube_friction", "env.workspace", "env.randomization",
+)  # fmt: skip
 # private memory of one env worker process (the MuJoCo scene and its software renderer; measured 677 MB at 84x84,
 # Private_Dirty in /proc/PID/smaps_rollup) and of a run's own process (torch, networks, its evaluation env)
 WORKER_BYTES, MAIN_BYTES = 0.7e9, 1.0e9
@@ -126,6 +135,24 @@ def memory_overrides(preset: str, seeds: int, memory_bytes: int) -> tuple[list[s
     return overrides, why
 
 
+def task_leaves(config: dict) -> dict:
+    """The leaves under ``TASK_KEYS`` of a config in plain data (``to_dict``, or a checkpoint's ``config``)."""
+    from common.config import flatten
+
+    return {
+        k: v for k, v in flatten(config).items() if any(k == t or k.startswith(t + ".") for t in TASK_KEYS)
+    }
+
+
+def task_overrides(preset: str, reference: str) -> list[str]:
+    """The overrides that give ``preset`` the task of ``reference``: every leaf under ``TASK_KEYS`` whose value
+    differs, as ``key=value`` with the value in JSON (which the config's YAML override parser reads back)."""
+    from common.config import to_dict
+
+    mine, theirs = (task_leaves(to_dict(preset_config(p)[1])) for p in (preset, reference))
+    return [f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in theirs.items() if mine.get(k) != v]
+
+
 def mem_total_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
@@ -139,20 +166,31 @@ def preset_args(args: argparse.Namespace, preset: str) -> argparse.Namespace:
     )  # fmt: skip
 
 
-def refuse_other_budgets(work: Path, ns: argparse.Namespace) -> None:
-    """A finished run in ``work`` trained for another budget would be mixed in; say so instead."""
+def refuse_other_runs(work: Path, ns: argparse.Namespace, preset: str, overrides: list[str]) -> None:
+    """A finished run in ``work`` whose config is not the one this comparison would train (another budget,
+    task, renderer, preset change...) would be mixed in; say which keys differ instead."""
+    from common.config import flatten, from_dict, to_dict
     from policies.training.checkpoint import read_checkpoint
 
-    wanted = {"train_seconds": ns.minutes * 60, "snapshot_every_seconds": ns.snapshot_minutes * 60}
     for seed in ns.seed_list:
         run_dir = work / f"seed_{seed}"
         if not (run_dir / tts.DONE).exists():
             continue
-        config = read_checkpoint(run_dir)["config"]
-        got = {k: config[k] for k in WALL_KEYS}
-        if any(abs(got[k] - wanted[k]) > 1e-6 for k in WALL_KEYS):
+        command = tts.train_command(
+            preset, seed, run_dir, ns.minutes * 60, ns.snapshot_minutes * 60, overrides
+        )
+        _, wanted = preset_config(preset, [a for a in command[4:] if "=" in a])
+        got = flatten(to_dict(from_dict(type(wanted), read_checkpoint(run_dir)["config"])))
+        other = {
+            k: (v, got.get(k))
+            for k, v in flatten(to_dict(wanted)).items()
+            if k != "run_dir" and got.get(k) != v
+        }
+        if other:
             raise SystemExit(
-                f"{run_dir} trained with {got}, not {wanted}: use another --work-dir or remove it"
+                f"{run_dir} trained with another config ("
+                + ", ".join(f"{k}={g} where this comparison trains {w}" for k, (w, g) in other.items())
+                + "): use another --work-dir or remove it"
             )
 
 
@@ -209,7 +247,7 @@ def run_preset(args: argparse.Namespace, preset: str, overrides: list[str]) -> d
     ns = preset_args(args, preset)
     work = args.work_dir / preset
     work.mkdir(parents=True, exist_ok=True)
-    refuse_other_budgets(work, ns)
+    refuse_other_runs(work, ns, preset, overrides)
     done = [seed for seed in ns.seed_list if (work / f"seed_{seed}" / tts.DONE).exists()]
     if done and len(done) < len(ns.seed_list) and not ns.report_only:
         # a seed trained alone would get more of the machine than the others' seeds did: train all of them again
@@ -305,7 +343,8 @@ def plot(args: argparse.Namespace, results: dict[str, dict]) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(loc="upper left", fontsize=7)
     fig.suptitle(
-        f"lift from home (stage 0): {args.minutes:g} min of training per run, {args.seeds} seeds side by side "
+        f"lift from home (stage 0{f', task of {args.task_from}' if args.task_from else ''}): "
+        f"{args.minutes:g} min of training per run, {args.seeds} seeds side by side "
         f"on {os.cpu_count()} cores, algorithms one after another",
         fontsize=10,
     )
@@ -406,8 +445,14 @@ def markdown(args: argparse.Namespace, results: dict[str, dict], notes: list[str
         "",
         "![success over training wall time](compare_algorithms.png)",
         "",
-        f"Task: the deployable lift (env.stage=0: home start, cube anywhere in the workspace, each preset's own "
-        f"randomisation). Budget: **{args.minutes:g} minutes of training time per run**; the {args.seeds} seeds of a "
+        "Task: the deployable lift (env.stage=0: home start, cube anywhere in the workspace), "
+        + (
+            f"**the same for every preset: `{args.task_from}`'s** episode length, cube, success rule, workspace and "
+            f"randomisation (`TASK_KEYS`; what each preset learns with stays its own). Budget:"
+            if args.task_from
+            else "each preset's own episode length and randomisation. Budget:"
+        )
+        + f" **{args.minutes:g} minutes of training time per run**; the {args.seeds} seeds of a "
         f"preset train side by side and the presets one after another, so every algorithm meets the same share of "
         f"this machine ({os.cpu_count()} cores, {mem:.0f} GiB, no GPU). Success is over seeded evaluation episodes "
         f"(time_to_success.py's evaluator: episode i seeded {args.eval_seed} + i); the value at the budget is the "
@@ -497,6 +542,12 @@ def main() -> None:
         "--snapshots", type=int, default=10, help="snapshots per run (the last one at the budget)"
     )
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument(
+        "--task-from",
+        default=None,
+        metavar="PRESET",
+        help="every preset trains and is judged on this preset's task (TASK_KEYS); default: each its own",
+    )
     parser.add_argument("--eval-jobs", type=int, default=2)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--screen", type=int, default=20)
@@ -515,7 +566,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.seed_list = list(range(1, args.seeds + 1))
-    args.work_dir = args.work_dir or ROOT / "runs" / "compare_algorithms" / f"{args.minutes:g}min"
+    task = f"_{args.task_from}_task" if args.task_from else ""
+    args.work_dir = args.work_dir or ROOT / "runs" / "compare_algorithms" / f"{args.minutes:g}min{task}"
     memory = int(args.memory_gib * 2**30) if args.memory_gib is not None else mem_total_bytes()
     # how to reproduce: the same command without --report-only (which only re-reads the runs)
     command = shlex.join(
@@ -524,7 +576,11 @@ def main() -> None:
 
     overrides, why = {}, {}
     for preset in args.presets:
-        overrides[preset], why[preset] = memory_overrides(preset, args.seeds, memory)
+        task = task_overrides(preset, args.task_from) if args.task_from else []
+        memory_fit, why[preset] = memory_overrides(preset, args.seeds, memory)
+        overrides[preset] = task + memory_fit
+        if task:
+            why[preset].insert(0, f"{preset}: the task of `{args.task_from}`: {' '.join(task)}")
         for sentence in why[preset]:
             print(f"override {sentence}", flush=True)
     runs = {}

@@ -52,12 +52,13 @@ def nearest_key(key: str, valid: list[str]) -> str:
     return match[0]
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as ``{"dotted.key": leaf}`` (the form overrides and ``flat_keys`` use)."""
     out: dict[str, Any] = {}
     for k, v in tree.items():
         path = f"{prefix}{k}"
         if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{path}."))
+            out.update(flatten(v, f"{path}."))
         else:
             out[path] = v
     return out
@@ -120,7 +121,7 @@ def load_config(schema: type[T], preset: str | None = None, overrides: list[str]
         data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"preset {path} must be a mapping of config keys")
-        _check_keys(_flatten(data), valid, f"in preset '{preset}' ({path})")
+        _check_keys(flatten(data), valid, f"in preset '{preset}' ({path})")
         layers.append((f"preset '{preset}'", data))
     if overrides:
         flat = _parse_overrides(overrides)
@@ -174,7 +175,7 @@ def from_dict(schema: type[T], data: dict[str, Any]) -> T:
 
     Unknown keys are refused (with the nearest valid key), missing ones take today's defaults.
     """
-    _check_keys(_flatten(data), flat_keys(schema), "in saved config")
+    _check_keys(flatten(data), flat_keys(schema), "in saved config")
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(data)))  # type: ignore[return-value]
 
 
@@ -187,6 +188,7 @@ __all__ = [
     "ConfigError",
     "apply_overrides",
     "flat_keys",
+    "flatten",
     "from_dict",
     "load_config",
     "nearest_key",
