@@ -34,6 +34,9 @@ class WorkspaceConfig:
 # What draws the wrist images: "gl" is MuJoCo's renderer (its cost follows the scene's triangles); "warp" is
 # MuJoCo Warp's ray tracer on the CPU (sim/render_warp.py; its cost follows the pixels, one ray per pixel).
 WRIST_RENDERERS = ("gl", "warp")
+# What the env observes: "pixels" (the wrist image and what the arm measures) or "state" (privileged sim state,
+# for fast checks; not deployable).
+OBS_MODES = ("pixels", "state")
 
 
 @dataclass
@@ -50,7 +53,7 @@ class EnvConfig:
     reward_version: str = "dense_v1"  # one of the task's reward versions
     episode_steps: int = 200  # control steps per episode (TimeLimit truncation)
     control_hz: float = 20.0  # rate at which actions are applied; physics substeps derive from it
-    obs: str = "pixels"  # "pixels" (wrist rgb + low-dim) or "state" (low-dim + privileged, for fast checks)
+    obs: str = "pixels"  # one of OBS_MODES
     image_size: int = 84
     render_size: int = 84  # native wrist render; preprocess_frame crops/resizes it to image_size
     frame_stack: int = 3

@@ -18,7 +18,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from sim.arm_model import arm_mjcf_path
-from sim.config import WRIST_RENDERERS, EnvConfig
+from sim.config import OBS_MODES, WRIST_RENDERERS, EnvConfig
 from sim.control import ControllerParams, action_to_joint_targets
 from sim.kinematics import ArmKinematics
 from sim.measured_latency import centre_on_measured
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from sim.render_warp import WarpWristRenderer
 
 LOW_DIM_KEYS = ("joint_pos", "prev_action")  # measurable on the real arm
-OBS_MODES = ("pixels", "state")
 RAW_ENV_ID = "SO101LiftRaw-v0"
 
 

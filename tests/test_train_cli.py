@@ -67,7 +67,7 @@ def test_resume_continues_counters_and_metrics(smoke_run):
     [
         (["train", "--preset", "smoke", "agent.bach_size=4"], "nearest valid key: 'agent.batch_size'"),
         (["train", "--preset", "smok"], "unknown preset 'smok'"),
-        (["train", "--preset", "smoke", "env.obs=depth"], "env.obs must be 'pixels' or 'state'"),
+        (["train", "--preset", "smoke", "env.obs=depth"], "env.obs must be one of pixels, state"),
         (
             ["train", "--preset", "smoke", "env.wrist_renderer=vulkan"],
             "env.wrist_renderer must be one of gl, warp",

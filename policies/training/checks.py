@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from sim.config import WRIST_RENDERERS, EnvConfig
-
-OBS_MODES = ("pixels", "state")
+from sim.config import OBS_MODES, WRIST_RENDERERS, EnvConfig
 
 
 def require_at_least(minimum: float, values: dict[str, float]) -> None:
@@ -26,7 +24,7 @@ def check_env(env: EnvConfig) -> None:
     from sim.tasks import task_class
 
     if env.obs not in OBS_MODES:
-        raise ValueError(f"env.obs must be 'pixels' or 'state', got '{env.obs}'")
+        raise ValueError(f"env.obs must be one of {', '.join(OBS_MODES)}, got '{env.obs}'")
     if env.wrist_renderer not in WRIST_RENDERERS:
         raise ValueError(
             f"env.wrist_renderer must be one of {', '.join(WRIST_RENDERERS)}, got '{env.wrist_renderer}'"
