@@ -288,7 +288,8 @@ def report_preset(args: argparse.Namespace, preset: str, overrides: list[str], r
         "load1_mean": summary["load1_mean"],
         "load1_max": summary["load1_max"],
         "mem_available_min_gib": min_available(work),
-        "commands": {seed: shlex.join(cmd) for seed, cmd in run["commands"].items()},
+        # as typed from the repository root, where the runs train
+        "commands": {seed: shlex.join(cmd).replace(f"{ROOT}/", "") for seed, cmd in run["commands"].items()},
         "curves": curves,
     }
 
