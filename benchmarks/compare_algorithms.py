@@ -567,8 +567,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.seed_list = list(range(1, args.seeds + 1))
-    task = f"_{args.task_from}_task" if args.task_from else ""
-    args.work_dir = args.work_dir or ROOT / "runs" / "compare_algorithms" / f"{args.minutes:g}min{task}"
+    suffix = f"_{args.task_from}_task" if args.task_from else ""
+    args.work_dir = args.work_dir or ROOT / "runs" / "compare_algorithms" / f"{args.minutes:g}min{suffix}"
     memory = int(args.memory_gib * 2**30) if args.memory_gib is not None else mem_total_bytes()
     # how to reproduce: the same command without --report-only (which only re-reads the runs)
     command = shlex.join(
