@@ -179,7 +179,7 @@ def refuse_other_runs(work: Path, ns: argparse.Namespace, preset: str, overrides
         command = tts.train_command(
             preset, seed, run_dir, ns.minutes * 60, ns.snapshot_minutes * 60, overrides
         )
-        _, wanted = preset_config(preset, [a for a in command[4:] if "=" in a])
+        _, wanted = preset_config(preset, [a for a in command if "=" in a])  # its key=value overrides
         got = flatten(to_dict(from_dict(type(wanted), read_checkpoint(run_dir)["config"])))
         other = {
             k: (v, got.get(k))

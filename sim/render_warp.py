@@ -3,8 +3,8 @@
 Why: MuJoCo's GL renderer on a CPU (llvmpipe) pays for every one of the scene's ~400k mesh triangles on every
 frame, so a 32x32 wrist image costs about what a 64x64 one does (4-5 ms). A ray tracer walks a bounding volume
 hierarchy per ray instead, so its cost follows the number of rays: 0.7-1.0 ms at 32x32, 1.4-1.7 ms at 48x48 of
-one core (docs/simulation.md, "The Warp ray tracer"; what that does for training: docs/training.md). Physics stays in MuJoCo on the CPU; only the picture is drawn
-by Warp, from the very poses MuJoCo computed.
+one core (docs/simulation.md, "The Warp ray tracer"; what that does for training: docs/training.md). Physics
+stays in MuJoCo on the CPU; only the picture is drawn by Warp, from the very poses MuJoCo computed.
 
 What is drawn is the same scene as the GL path (``sim.scene.build_spec`` of the same config, so the same
 geoms in the same order), with two differences a test measures (tests/test_render_warp.py):
@@ -75,8 +75,8 @@ def _one_compiler_at_a_time():
     each, measured here). A file lock lets the first compile and the others load its result."""
     import warp as wp
 
-    cache = Path(wp.config.kernel_cache_dir or Path.home() / ".cache" / "warp")
-    cache.mkdir(parents=True, exist_ok=True)
+    # the cache Warp itself uses, resolved (and created) by wp.init(): WARP_CACHE_PATH or ~/.cache/warp/VERSION
+    cache = Path(wp.config.kernel_cache_dir)
     with open(cache / "so101-deploy.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
